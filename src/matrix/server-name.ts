@@ -51,13 +51,13 @@ export function parseServerName(input: string): ServerName {
     return port === undefined ? { host: hostPart, kind: 'ipv6' } : { host: hostPart, port, kind: 'ipv6' };
   }
   const colon = input.lastIndexOf(':');
+  if (colon >= 0 && input.indexOf(':') !== colon) throw new ServerNameError(input, 'IPv6 addresses must be in brackets');
   if (colon >= 0) {
     hostPart = input.slice(0, colon);
     port = parsePort(input, input.slice(colon + 1));
   } else {
     hostPart = input;
   }
-  if (hostPart.includes(':')) throw new ServerNameError(input, 'IPv6 addresses must be in brackets');
   if (IPV4_SHAPE.test(hostPart)) {
     if (!isIPv4(hostPart)) throw new ServerNameError(input, 'not a valid IPv4 address');
     return port === undefined ? { host: hostPart, kind: 'ipv4' } : { host: hostPart, port, kind: 'ipv4' };
