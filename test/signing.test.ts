@@ -84,7 +84,7 @@ t.test('signing keeps other signatures and unsigned, ignores them in the signed 
   t.same(signed.unsigned, { age: 5 });
   t.same(verifyJsonSignature({ ...signed, unsigned: { age: 99 } }, 'me', key.keyId, key.publicKey), { ok: true });
   const twice = signJson(signed, 'me', generateSigningKey('b'));
-  t.same(Object.keys(twice.signatures.me).sort(), [key.keyId, 'ed25519:b']);
+  t.same(Object.keys(twice.signatures.me!).sort(), [key.keyId, 'ed25519:b']);
   t.notOk(Object.prototype.hasOwnProperty.call(obj.signatures, 'me'), 'input not mutated');
 });
 

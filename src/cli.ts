@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// The `fedpeer` command. Each subcommand lives in src/commands/; this file
+// parses arguments, prints help, and turns errors into one line and an exit code.
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { processIO, UsageError, type CommandIO } from './commands/io.js';
+import { PACKAGE_VERSION } from './version.js';
+
+const HELP = `fedpeer ${PACKAGE_VERSION}: a small Synapse-compatible Matrix federation endpoint
+
+Usage: fedpeer <command> [options]
+
+Commands:
+  serve [--config FILE] [--keys-dir DIR]
+        Run the server. Without --config it serves the embedded default:
+        server_name localhost:8448 on https://127.0.0.1:8448 with a signing key,
+        dev CA and localhost certificate created under keys/ on first run.
+  keygen [--out PATH]
+        Write a new Ed25519 signing key in Synapse's format (mode 0600; never
+        overwrites). Without --out the key is printed.
+  canonical-json
+        Read JSON on stdin, print its Matrix canonical JSON.
+  sign-json --key FILE --server-name NAME
+        Read a JSON object on stdin, print it signed with every key in FILE.
+  verify-json --server-name NAME --key-id ed25519:ID --public-key BASE64
+        Read a signed JSON object on stdin; exit 0 when the signature verifies,
+        1 with the reason when it does not.
+  help, --help      This text.
+  version, --version
+
+Options for every command:
+  --log-level LEVEL   trace, debug, info (default), warn, error, silent
+                      (also FEDPEER_LOG_LEVEL)
+`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'keys-dir': { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  key: { type: 'string' },
+  'server-name': { type: 'string' },
+  'key-id': { type: 'string' },
+  'public-key': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+function makeLogger(level: string): Logger {
+  // Asynchronous, buffered writes keep logging off the request path's critical time.
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+}
+
+export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as {
+      values: Values;
+      positionals: string[];
+    });
+  } catch (e) {
+    io.stderr(`fedpeer: ${(e as Error).message}\nRun "fedpeer --help" for usage.`);
+    return 2;
+  }
+  const command = positionals[0] ?? (values.version ? 'version' : 'help');
+  const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  try {
+    switch (command) {
+      case 'help':
+        io.stdout(HELP);
+        return 0;
+      case 'version':
+        io.stdout(PACKAGE_VERSION);
+        return 0;
+      case 'serve': {
+        if (values.help) {
+          io.stdout(HELP);
+          return 0;
+        }
+        const { serveCommand } = await import('./commands/serve.js');
+        const logger = makeLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'info');
+        await serveCommand({ ...(str('config') ? { config: str('config')! } : {}), ...(str('keys-dir') ? { keysDir: str('keys-dir')! } : {}), logger, io });
+        return -1; // keeps running until a signal
+      }
+      case 'keygen': {
+        const { keygenCommand } = await import('./commands/keygen.js');
+        return await keygenCommand(io, { ...(str('out') ? { out: str('out')! } : {}) });
+      }
+      case 'canonical-json': {
+        const { canonicalJsonCommand } = await import('./commands/json-tools.js');
+        return await canonicalJsonCommand(io);
+      }
+      case 'sign-json': {
+        const { signJsonCommand } = await import('./commands/json-tools.js');
+        return await signJsonCommand(io, { key: str('key'), serverName: str('server-name') } as { key?: string; serverName?: string });
+      }
+      case 'verify-json': {
+        const { verifyJsonCommand } = await import('./commands/json-tools.js');
+        return await verifyJsonCommand(io, { serverName: str('server-name'), keyId: str('key-id'), publicKey: str('public-key') } as {
+          serverName?: string;
+          keyId?: string;
+          publicKey?: string;
+        });
+      }
+      default:
+        io.stderr(`fedpeer: unknown command "${command}"\nRun "fedpeer --help" for usage.`);
+        return 2;
+    }
+  } catch (e) {
+    const err = e as Error & { exitCode?: number };
+    io.stderr(`fedpeer ${command}: ${err.message}`);
+    if (process.env.FEDPEER_DEBUG) io.stderr(String(err.stack));
+    return e instanceof UsageError ? err.exitCode ?? 2 : 1;
+  }
+}
+
+const isEntry = process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
+if (isEntry) {
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
+}

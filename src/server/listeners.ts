@@ -1,0 +1,126 @@
+// Binds what the config's listeners ask for: one Fastify app per listener
+// (its resources decide the routes), served by one node server per bind
+// address through app.routing, so a listener on ['::', '0.0.0.0'] works the
+// way Synapse's does.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config, ListenerConfig } from '../config/types.js';
+import type { CertificateStore } from './certificates.js';
+
+export interface BoundServer {
+  listener: ListenerConfig;
+  server: http.Server | https.Server;
+  address: AddressInfo | string;
+}
+
+export interface RunningListeners {
+  bound: BoundServer[];
+  apps: FastifyInstance[];
+  /** Stop accepting, let in-flight requests finish (at most `graceMs`), then close the apps. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface ListenerDeps {
+  config: Config;
+  logger: Logger;
+  /** Builds the app for one listener. */
+  makeApp(listener: ListenerConfig): Promise<FastifyInstance>;
+  /** Required when a listener has `tls: true`. */
+  certificates?: CertificateStore;
+}
+
+/** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
+export const SERVED_TYPES = new Set(['http']);
+
+function applyLimits(server: http.Server, config: Config): void {
+  const l = config.limits;
+  server.headersTimeout = l.headersTimeoutMs;
+  server.requestTimeout = l.requestTimeoutMs;
+  server.keepAliveTimeout = l.keepAliveTimeoutMs;
+  server.timeout = l.connectionTimeoutMs;
+  server.maxConnections = l.maxConnections;
+}
+
+function listen(server: http.Server, listener: ListenerConfig, host?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    const done = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    if (listener.kind === 'unix') server.listen(listener.path, done);
+    else server.listen({ port: listener.port, host, ipv6Only: false }, done);
+  });
+}
+
+export async function startListeners(deps: ListenerDeps): Promise<RunningListeners> {
+  const { config, logger } = deps;
+  const bound: BoundServer[] = [];
+  const apps: FastifyInstance[] = [];
+  const closeAll = async (graceMs = 10_000) => {
+    await Promise.all(
+      bound.map(
+        ({ server }) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              server.closeAllConnections();
+            }, graceMs);
+            timer.unref();
+            server.close(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+            server.closeIdleConnections();
+          }),
+      ),
+    );
+    await Promise.all(apps.map((a) => a.close()));
+  };
+  try {
+    for (const listener of config.listeners) {
+      if (!SERVED_TYPES.has(listener.type)) {
+        logger.warn({ type: listener.type }, `listener type "${listener.type}" is not served by fedpeer; skipped`);
+        continue;
+      }
+      const app = await deps.makeApp(listener);
+      apps.push(app);
+      const handler = app.routing as http.RequestListener;
+      const hosts = listener.kind === 'unix' ? [undefined] : listener.bindAddresses;
+      let boundOne = false;
+      for (const host of hosts) {
+        let server: http.Server;
+        if (listener.tls) {
+          if (!deps.certificates) throw new Error(`listener on port ${listener.kind === 'tcp' ? listener.port : listener.path} has tls: true but no certificate is configured (tls_certificate_path / tls_certificates)`);
+          server = https.createServer(deps.certificates.serverOptions(config.tlsMinimumVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2'), handler);
+        } else {
+          server = http.createServer(handler);
+        }
+        applyLimits(server, config);
+        try {
+          await listen(server, listener, host);
+        } catch (err) {
+          // Like Synapse: with ['::', '0.0.0.0'] the IPv6 socket usually takes IPv4 too,
+          // so a second bind on the same port fails harmlessly.
+          if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && boundOne && (host === '0.0.0.0' || host === '::')) {
+            logger.debug({ host }, 'address already bound by the dual-stack socket; skipped');
+            continue;
+          }
+          const where = listener.kind === 'unix' ? listener.path : `${host}:${listener.port}`;
+          throw new Error(`cannot listen on ${where}: ${(err as Error).message}`);
+        }
+        boundOne = true;
+        const address = server.address() ?? '';
+        bound.push({ listener, server, address });
+        logger.info({ address, tls: listener.tls, resources: listener.resources.flatMap((r) => r.names) }, 'listening');
+      }
+    }
+  } catch (err) {
+    await closeAll(0);
+    throw err;
+  }
+  return { bound, apps, close: closeAll };
+}
