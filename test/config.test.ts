@@ -1,7 +1,8 @@
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { BlockList } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ALWAYS_BLOCKED, DEFAULT_IP_RANGE_BLACKLIST } from '../src/config/defaults.js';
 import { parseDuration } from '../src/config/duration.js';
 import { ConfigError, describeValue } from '../src/config/errors.js';
@@ -173,7 +174,7 @@ t.test('loadConfig reports the missing signing key of the generated file', async
 });
 
 /** The full fixture in a scratch directory with every file it names. */
-function fullDir(t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
+function fullDir(t: Test): string {
   return t.testdir({
     'homeserver.yaml': fixture('fedpeer-full.yaml'),
     keys: { 'signing.key': 'ed25519 a_test c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ\n' },
@@ -309,13 +310,11 @@ t.test('loadConfig names the key of each missing file', async (t) => {
   ];
   for (const [key, rel] of keyed) {
     const dir = fullDir(t);
-    const { rmSync } = await import('node:fs');
     rmSync(join(dir, rel));
     await t.rejects(loadConfig(join(dir, 'homeserver.yaml')), { key, message: `${key}: file not found: ${join(dir, rel)}` }, key);
   }
 
   const dir = fullDir(t);
-  const { rmSync, mkdirSync, writeFileSync } = await import('node:fs');
   rmSync(join(dir, 'www'), { recursive: true });
   await t.rejects(loadConfig(join(dir, 'homeserver.yaml')), { key: 'well_known_dir', message: /directory not found/ });
   writeFileSync(join(dir, 'www'), 'not a dir');
@@ -345,7 +344,6 @@ t.test('checkConfigFiles reports other stat failures', async (t) => {
   const config = parse({ signing_key_path: join(dir, 'a-file', 'below-a-file') });
   await t.rejects(checkConfigFiles(config), { key: 'signing_key_path', message: /file not found/ }, 'ENOTDIR is "not found"');
   const loop = parse({ signing_key_path: join(dir, 'loop') });
-  const { symlinkSync } = await import('node:fs');
   symlinkSync(join(dir, 'loop'), join(dir, 'loop'));
   await t.rejects(checkConfigFiles(loop), { key: 'signing_key_path', message: /cannot access .*ELOOP/ });
 });
@@ -354,6 +352,8 @@ t.test('requiredFiles skips the signing key file when the key is inline', async 
   const line = 'ed25519 a_test c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ';
   const c = parse({ signing_key: `${line}\n` });
   t.equal(c.signingKey, line);
+  t.notMatch(JSON.stringify(c), /c2VlZHNl/, 'the inline key stays out of JSON dumps and logs');
+  t.notOk('signingKey' in parse({}), 'absent when not configured');
   t.same(requiredFiles(c), []);
   const e = configError(() => parse({ signing_key: 'secret-seed-only' }));
   t.equal(e.key, 'signing_key');
@@ -396,7 +396,7 @@ t.test('parseConfig without a file', async (t) => {
   t.same(c.listeners, []);
   t.throws(() => parseConfig(null, { baseDir: BASE }), { key: '', message: /^expected a YAML mapping/ });
   t.throws(() => parseConfig({}, { baseDir: BASE }), { key: 'server_name', message: /^server_name: required/ });
-  t.throws(() => parseConfig({ server_name: null }, { baseDir: BASE }), { key: 'server_name' });
+  t.throws(() => parseConfig({ server_name: null }, { baseDir: BASE }), { name: 'ConfigError', key: 'server_name' });
   t.ok(KNOWN_KEYS.has('listeners') && !KNOWN_KEYS.has('database'));
 });
 
@@ -502,7 +502,7 @@ t.test('every validation error names its key', async (t) => {
     ['federation_ip_range_blacklist', { federation_ip_range_blacklist: ['fe80::1%eth0'] }, 'federation_ip_range_blacklist[0]'],
     ['dns servers', { federation_dns_servers: ['1.1.1.1', 'dns.example.org'] }, 'federation_dns_servers[1]', /IP address with an optional port/],
     ['dns server port', { federation_dns_servers: ['1.1.1.1:0'] }, 'federation_dns_servers[0]'],
-    ['dns server v6 port', { federation_dns_servers: ['::1:53'] }, 'federation_dns_servers[0]'],
+    ['dns server v6 port', { federation_dns_servers: ['[::1]53'] }, 'federation_dns_servers[0]'],
     ['dns server bracketed v4', { federation_dns_servers: ['[1.1.1.1]:53'] }, 'federation_dns_servers[0]'],
     ['domain whitelist', { federation_domain_whitelist: [true] }, 'federation_domain_whitelist[0]'],
 
@@ -579,6 +579,12 @@ t.test('lenient where Synapse is', async (t) => {
   t.equal(c.acme.directoryUrl, 'https://acme-v02.api.letsencrypt.org/directory', 'ACME v1 url is dropped');
   t.same(c.trustedKeyServers[0]?.verifyKeys, { 'ed25519:auto': 'Noi6WqcDj0QmPxCNQqgezwTlBKrfqehY1u2FyWP9uYw=' }, 'padded base64 is accepted');
 
+  t.strictSame(
+    parse({ well_known_support: { contacts: [{ role: 'm.role.admin', email_address: 'a@b.c' }] } }).wellKnownSupport,
+    { contacts: [{ role: 'm.role.admin', emailAddress: 'a@b.c' }] },
+    'support_page is optional when there are contacts',
+  );
+
   const both = parse({ acme: { domain: 'old.example.org', domains: ['new.example.org'] } });
   t.same(both.acme.domains, ['new.example.org'], 'domains wins over the legacy domain');
 });
@@ -597,7 +603,6 @@ t.test('IP ranges', async (t) => {
   t.ok(Object.isFrozen(DEFAULT_IP_RANGE_BLACKLIST));
 
   // Every default range must be acceptable to net.BlockList, which tls-policy uses.
-  const { BlockList } = await import('node:net');
   const list = new BlockList();
   for (const r of [...DEFAULT_IP_RANGE_BLACKLIST, ...ALWAYS_BLOCKED]) {
     const c = parseCidr(r);
@@ -638,7 +643,7 @@ t.test('TLS listeners need a certificate source', async (t) => {
   t.doesNotThrow(() => requireTlsSource(parse({ listeners: [{ port: 8008 }, { path: '/s', tls: true }] })), 'unix sockets never do TLS');
 
   const dir = t.testdir({ 'homeserver.yaml': 'server_name: example.org\nlisteners:\n  - port: 8448\n    tls: true\n' });
-  await t.rejects(loadConfig(join(dir, 'homeserver.yaml'), { checkFiles: false }), { key: 'tls_certificate_path' }, 'loadConfig applies it');
+  await t.rejects(loadConfig(join(dir, 'homeserver.yaml'), { checkFiles: false }), { name: 'ConfigError', key: 'tls_certificate_path' }, 'loadConfig applies it');
 });
 
 t.test('defaultConfig: the embedded default', async (t) => {
@@ -674,7 +679,7 @@ t.test('defaultConfig: the embedded default', async (t) => {
   t.equal(o.signingKeyPath, '/tmp/k.key');
   t.equal(o.keyRefreshIntervalMs, 3_600_000);
   t.same((o.listeners[0] as TcpListenerConfig).bindAddresses, ['127.0.0.2']);
-  t.throws(() => defaultConfig({ baseDir: BASE, serverName: 'not valid' }), { key: 'server_name' }, 'overrides are validated');
+  t.throws(() => defaultConfig({ baseDir: BASE, serverName: 'not valid' }), { name: 'ConfigError', key: 'server_name' }, 'overrides are validated');
 
   // The embedded default is not shared state.
   const a = defaultConfig({ baseDir: BASE });

@@ -127,8 +127,8 @@ t.test('the key document is signed once and rebuilt when half its life is gone',
 
 t.test('errors are Matrix JSON: thrown MatrixError, unexpected failure, bad JSON, too large', async (t) => {
   const log = captureLogger();
-  const app = Fastify({ loggerInstance: log.logger as never, bodyLimit: 100 });
-  installErrorHandlers(app);
+  const app = Fastify({ bodyLimit: 100 });
+  installErrorHandlers(app, log.logger);
   addRoute(app, '/boom', { GET: () => { throw new Error('secret detail'); } });
   addRoute(app, '/matrix', { GET: () => { throw new MatrixError(403, 'M_FORBIDDEN', 'no'); } });
   addRoute(app, '/echo', { POST: (req) => req.body });

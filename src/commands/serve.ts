@@ -114,16 +114,15 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<RunningSe
     );
   }
   const server = await startServer(config, { logger: opts.logger });
+  const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.listener.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
+  opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop)`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     opts.logger.info({ signal }, 'shutting down');
     server.close().then(
-      () => {
-        opts.logger.flush();
-        process.exit(0);
-      },
+      () => opts.logger.flush(() => process.exit(0)),
       (err) => {
         opts.logger.error({ err }, 'error while shutting down');
         process.exit(1);

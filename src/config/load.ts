@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { YAMLParseError, parse as parseYaml } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { EMBEDDED_DEFAULTS } from './defaults.js';
 import { ConfigError } from './errors.js';
 import { FEDERATION_KEYS, parseFederation } from './parse-federation.js';
@@ -47,7 +47,18 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     ...parseLimits(raw),
   };
   if (opts.path !== undefined) config.sourcePath = resolve(opts.path);
+  hideSecret(config);
   return config;
+}
+
+// Non-enumerable, so that logging or JSON-dumping the config cannot leak the
+// seed; reading `config.signingKey` still works.
+function hideSecret(config: Config): void {
+  const { signingKey } = config;
+  delete config.signingKey;
+  if (signingKey !== undefined) {
+    Object.defineProperty(config, 'signingKey', { value: signingKey, enumerable: false, writable: false });
+  }
 }
 
 /**
@@ -138,8 +149,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     // `0600` is octal. Repeated keys are allowed, the last one winning, as there.
     raw = parseYaml(text, { version: '1.1', uniqueKeys: false });
   } catch (e) {
-    if (e instanceof YAMLParseError) throw new ConfigError('', `${abs}: invalid YAML: ${e.message}`, { cause: e });
-    throw e;
+    throw new ConfigError('', `${abs}: invalid YAML: ${(e as Error).message}`, { cause: e });
   }
   const config = parseConfig(raw, { baseDir: dirname(abs), path: abs });
   requireTlsSource(config);

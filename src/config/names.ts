@@ -13,8 +13,7 @@ export function serverName(value: unknown, key: string): string {
     parseServerName(s);
   } catch (e) {
     // The parser's message already quotes the value and says what is wrong with it.
-    const why = e instanceof Error ? e.message : `invalid server name ${describeValue(s)}`;
-    throw new ConfigError(key, `${why} (expected ${SHAPE})`, { cause: e });
+    throw new ConfigError(key, `${(e as Error).message} (expected ${SHAPE})`, { cause: e });
   }
   return s;
 }

@@ -123,7 +123,7 @@ export interface Config {
 
   serverName: string;
   signingKeyPath: string;
-  /** Synapse's inline `signing_key` line. A secret: never log it. */
+  /** Synapse's inline `signing_key` line. A secret: non-enumerable, so dumps of the config leave it out. */
   signingKey?: string;
   /** Key id ("ed25519:abc") -> retired key. */
   oldSigningKeys: Record<string, OldSigningKey>;

@@ -1,6 +1,6 @@
 // buildApp(config, services) -> a Fastify instance with the routes one
 // listener asks for; it does not listen (listeners.ts binds it).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { KeyPublisher } from './key-document.js';
@@ -25,18 +25,20 @@ export const ALL_RESOURCES: ReadonlySet<string> = new Set(['federation', 'keys',
 
 export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: services.logger as FastifyBaseLogger,
-    // One log line per request from the onResponse hook below instead of
-    // Fastify's two, which halves the logging cost on the hot path.
-    logController: new LogController({ disableRequestLogging: true }),
+    // Fastify gets no logger: it would build a child logger for every request
+    // and write two lines per request. The onResponse hook below writes one
+    // line with the parent logger instead, which keeps the key server within
+    // a few percent of a bare node:https server (docs/PERFORMANCE.md).
+    logger: false,
     bodyLimit: config.limits.bodyLimit,
     trustProxy: options.trustProxy ?? false,
     return503OnClosing: true,
   });
-  installErrorHandlers(app);
+  const log = services.logger;
+  installErrorHandlers(app, log);
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
-      { method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+    log.info(
+      { reqId: request.id, method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
       'request',
     );
     done();

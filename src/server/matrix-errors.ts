@@ -2,6 +2,7 @@
 // JSON, body too large, wrong content type) are mapped to the spec's codes;
 // anything unexpected becomes 500 M_UNKNOWN and is logged with its stack.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { MatrixError, methodNotAllowed, unrecognized } from '../matrix/errors.js';
 
 const FASTIFY_CODES: Record<string, [number, string]> = {
@@ -17,7 +18,7 @@ export function sendMatrixError(reply: FastifyReply, err: MatrixError): FastifyR
   return reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
 }
 
-export function installErrorHandlers(app: FastifyInstance): void {
+export function installErrorHandlers(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof MatrixError) return sendMatrixError(reply, error);
     const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
@@ -28,7 +29,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       return sendMatrixError(reply, new MatrixError(error.statusCode, 'M_UNKNOWN', error.message));
     }
-    request.log.error({ err: error }, 'unhandled error');
+    logger.error({ err: error, reqId: request.id, method: request.method, url: request.url }, 'unhandled error');
     return sendMatrixError(reply, new MatrixError(500, 'M_UNKNOWN', 'Internal server error'));
   });
   app.setNotFoundHandler((_request, reply) => sendMatrixError(reply, unrecognized()));
