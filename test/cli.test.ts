@@ -1,0 +1,167 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import * as https from 'node:https';
+import { main } from '../src/cli.js';
+import type { CommandIO } from '../src/commands/io.js';
+import { parseSigningKeys } from '../src/matrix/signing-key.js';
+import { block } from './harness/addresses.js';
+import { makeTestPki } from './harness/test-ca.js';
+
+function io(stdin = '') {
+  const out: string[] = [];
+  const err: string[] = [];
+  const handle: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => err.push(s), readStdin: async () => stdin };
+  return { handle, out: () => out.join(''), err: () => err.join('') };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'fedpeer-cli-'));
+
+t.test('help, version, unknown command, bad option', async (t) => {
+  let c = io();
+  t.equal(await main(['--help'], c.handle), 0);
+  t.match(c.out(), /Usage: fedpeer <command>/);
+  t.match(c.out(), /keygen/);
+  c = io();
+  t.equal(await main([], c.handle), 0);
+  t.match(c.out(), /Usage/);
+  c = io();
+  t.equal(await main(['--version'], c.handle), 0);
+  t.match(c.out(), /^\d+\.\d+\.\d+/);
+  c = io();
+  t.equal(await main(['frobnicate'], c.handle), 2);
+  t.match(c.err(), /unknown command "frobnicate"/);
+  c = io();
+  t.equal(await main(['keygen', '--bogus'], c.handle), 2);
+  t.match(c.err(), /Unknown option '--bogus'/);
+});
+
+t.test('keygen writes a Synapse key with mode 0600 and refuses to overwrite', async (t) => {
+  const dir = tmp();
+  const path = join(dir, 'sub', 'my.key');
+  let c = io();
+  t.equal(await main(['keygen', '--out', path], c.handle), 0);
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  const [key] = parseSigningKeys(readFileSync(path, 'utf8'), path);
+  t.match(key!.version, /^a_[a-zA-Z]{4}$/);
+  t.match(c.err(), new RegExp(`wrote ${key!.keyId}`));
+  const before = readFileSync(path, 'utf8');
+  c = io();
+  t.equal(await main(['keygen', '--out', path], c.handle), 1);
+  t.match(c.err(), /refusing to overwrite existing key file/);
+  t.equal(readFileSync(path, 'utf8'), before, 'existing key untouched');
+  c = io();
+  t.equal(await main(['keygen'], c.handle), 0);
+  t.match(c.out(), /^ed25519 a_[a-zA-Z]{4} [A-Za-z0-9+/]{43}\n$/);
+});
+
+t.test('canonical-json, sign-json, verify-json', async (t) => {
+  const dir = tmp();
+  const keyPath = join(dir, 'k.key');
+  writeFileSync(keyPath, 'ed25519 1 YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA0\n');
+  let c = io('{"b": 2, "a": [1, {"d": "é", "c": null}]}');
+  t.equal(await main(['canonical-json'], c.handle), 0);
+  t.equal(c.out(), '{"a":[1,{"c":null,"d":"é"}],"b":2}');
+  c = io('{"one": 1, "two": "Two"}');
+  t.equal(await main(['sign-json', '--key', keyPath, '--server-name', 'domain'], c.handle), 0);
+  const signed = c.out();
+  t.match(signed, /KqmLSbO39\/Bzb0QIYE82zqLwsA\+PDzYIpIRA2sRQ4sL53\+sN6\/fpNSoqE7BP7vBZhG6kYdD13EIMJpvhJI\+6Bw/, 'the spec vector signature');
+  const verifyArgs = ['verify-json', '--server-name', 'domain', '--key-id', 'ed25519:1', '--public-key', 'XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI'];
+  c = io(signed);
+  t.equal(await main(verifyArgs, c.handle), 0);
+  t.match(c.out(), /^valid/);
+  c = io(signed.replace('"Two"', '"Three"'));
+  t.equal(await main(verifyArgs, c.handle), 1);
+  t.match(c.err(), /invalid: signature ed25519:1 from domain does not verify/);
+
+  const bad: Array<[string[], string, number, RegExp]> = [
+    [['canonical-json'], '{nope', 1, /input is not valid JSON/],
+    [['canonical-json'], '{"a": 1.5}', 1, /not an integer: 1.5 at \.a/],
+    [['sign-json', '--key', keyPath, '--server-name', 'domain'], '[1]', 1, /input must be a JSON object/],
+    [['sign-json', '--key', keyPath], '{}', 2, /sign-json needs --key FILE and --server-name NAME/],
+    [['sign-json', '--key', join(dir, 'missing'), '--server-name', 'x'], '{}', 1, /cannot read .*missing: ENOENT/],
+    [['verify-json', '--server-name', 'x'], '{}', 2, /verify-json needs/],
+    [['verify-json', '--server-name', 'x', '--key-id', 'ed25519:1', '--public-key', 'AAAA'], '{}', 2, /--public-key: an Ed25519 public key is 32 bytes/],
+  ];
+  for (const [args, stdin, code, msg] of bad) {
+    c = io(stdin);
+    t.equal(await main(args, c.handle), code, args.join(' '));
+    t.match(c.err(), msg);
+  }
+  writeFileSync(join(dir, 'bad.key'), 'ed25519 1\n');
+  c = io('{}');
+  t.equal(await main(['sign-json', '--key', join(dir, 'bad.key'), '--server-name', 'x'], c.handle), 1);
+  t.match(c.err(), /bad\.key:1: expected "ed25519 <version> <base64 seed>"/);
+});
+
+t.test('serve: a missing or broken config stops start-up with a message naming the cause', async (t) => {
+  const dir = tmp();
+  let c = io();
+  t.equal(await main(['serve', '--config', join(dir, 'nope.yaml')], c.handle), 1);
+  t.match(c.err(), /config file not found/);
+  writeFileSync(join(dir, 'bad.yaml'), 'server_name: example.test\nkey_refresh_interval: true\n');
+  c = io();
+  t.equal(await main(['serve', '--config', join(dir, 'bad.yaml')], c.handle), 1);
+  t.match(c.err(), /key_refresh_interval/);
+  writeFileSync(join(dir, 'nokey.yaml'), `server_name: example.test\nsigning_key_path: ${join(dir, 'absent.key')}\nlisteners: []\n`);
+  c = io();
+  t.equal(await main(['serve', '--config', join(dir, 'nokey.yaml')], c.handle), 1);
+  t.match(c.err(), /signing_key_path/);
+});
+
+t.test('the built CLI serves the embedded defaults and exits 0 on SIGTERM', async (t) => {
+  // Runs dist/cli.js, which `npm test` builds first.
+  const dir = tmp();
+  const address = block('server')(9, 1);
+  const pki = await makeTestPki();
+  const leaf = await pki.leaf([address]);
+  writeFileSync(join(dir, 'tls.crt'), leaf.chainPem);
+  writeFileSync(join(dir, 'tls.key'), leaf.keyPem);
+  writeFileSync(
+    join(dir, 'homeserver.yaml'),
+    `server_name: cli.test
+signing_key_path: signing.key
+tls_certificate_path: tls.crt
+tls_private_key_path: tls.key
+pid_file: fedpeer.pid
+listeners:
+  - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
+  - {port: 9000, type: metrics}
+`,
+  );
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], io().handle), 0);
+  const child = spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, 'serve', '--config', join(dir, 'homeserver.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/fedpeer: serving cli.test on https:\/\//.test(stderr)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  t.teardown(() => clearTimeout(killer));
+  await ready;
+  const body = await new Promise<string>((resolve, reject) => {
+    https.get({ host: address, port: 8448, path: '/_matrix/key/v2/server', ca: pki.root.certPem }, (res) => {
+      let b = '';
+      res.on('data', (d) => (b += d));
+      res.on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+  t.equal(JSON.parse(body).server_name, 'cli.test');
+  t.equal(readFileSync(join(dir, 'fedpeer.pid'), 'utf8').trim(), String(child.pid));
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  t.equal(code, 0, 'exit 0 after SIGTERM');
+  t.match(stdout, /"msg":"shutting down"/);
+  t.match(stdout, /listener type \\"metrics\\" is not served/);
+  t.match(stdout, /"msg":"request"/);
+});
