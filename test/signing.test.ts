@@ -1,5 +1,6 @@
 import t from 'tap';
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { vectors } from './harness/vectors.js';
+import { mkdtempSync } from 'node:fs';
 import nacl from 'tweetnacl';
 import { signJson, verifyJsonSignature, signedBytes } from '../src/matrix/signing.js';
 import {
@@ -16,7 +17,6 @@ import { pySign, pyVerify } from './harness/python-oracle.js';
 import { requireTool } from './harness/tools.js';
 import { prng, randomJson } from './harness/random-json.js';
 
-const vectors = JSON.parse(readFileSync(new URL('../../shared/vectors/spec-vectors.json', import.meta.url), 'utf8'));
 
 function naclVerify(obj: Record<string, unknown>, server: string, keyId: string, pub: Uint8Array): boolean {
   const sig = decodeBase64((obj.signatures as Record<string, Record<string, string>>)[server]![keyId]!);

@@ -58,3 +58,94 @@ export function verifyJsonSignature(obj: unknown, serverName: string, keyId: str
 }
 
 export type { JsonObject, JsonValue };
+
+// ---- X-Matrix request authentication (spec: "Request Authentication") ----
+
+export interface XMatrixAuth {
+  origin: string;
+  destination?: string;
+  key: string;
+  sig: string;
+}
+
+export class XMatrixParseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'XMatrixParseError';
+  }
+}
+
+/** The object whose signature authenticates a federation request. */
+export function requestSigningObject(req: { method: string; uri: string; origin: string; destination: string; content?: unknown }): Record<string, unknown> {
+  const obj: Record<string, unknown> = { method: req.method, uri: req.uri, origin: req.origin, destination: req.destination };
+  if (req.content !== undefined) obj.content = req.content;
+  return obj;
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** Signs a request and returns the Authorization header value, every value quoted. */
+export function buildXMatrixHeader(req: { method: string; uri: string; origin: string; destination: string; content?: unknown }, key: SigningKey): string {
+  const sig = signDetached(signedBytes(requestSigningObject(req)), key);
+  return `X-Matrix origin=${quote(req.origin)},destination=${quote(req.destination)},key=${quote(key.keyId)},sig=${quote(sig)}`;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z:/[\]@]+/;
+
+/**
+ * Parses one Authorization header value with the X-Matrix scheme (RFC 9110
+ * auth-params): scheme and parameter names case-insensitive, values as tokens
+ * or quoted strings with backslash escapes, whitespace around `,` and `=`,
+ * unknown parameters ignored. Returns null for another scheme.
+ */
+export function parseXMatrixHeader(header: string): XMatrixAuth | null {
+  const m = /^\s*([A-Za-z0-9!#$%&'*+\-.^_`|~]+)(?:\s+|$)/.exec(header);
+  if (!m || m[1]!.toLowerCase() !== 'x-matrix') return null;
+  let rest = header.slice(m[0].length);
+  const params = new Map<string, string>();
+  while (true) {
+    rest = rest.replace(/^[\s,]+/, '');
+    if (rest === '') break;
+    const name = /^([A-Za-z0-9!#$%&'*+\-.^_`|~]+)\s*=\s*/.exec(rest);
+    if (!name) throw new XMatrixParseError(`malformed parameter near ${JSON.stringify(rest.slice(0, 20))}`);
+    rest = rest.slice(name[0].length);
+    let value: string;
+    if (rest.startsWith('"')) {
+      let i = 1;
+      value = '';
+      for (; i < rest.length; i++) {
+        const c = rest[i]!;
+        if (c === '\\') {
+          if (i + 1 >= rest.length) {
+            i = rest.length;
+            break;
+          }
+          value += rest[++i];
+        } else if (c === '"') break;
+        else value += c;
+      }
+      if (i >= rest.length) throw new XMatrixParseError(`unterminated quoted value for ${name[1]}`);
+      rest = rest.slice(i + 1);
+    } else {
+      const tok = TOKEN.exec(rest);
+      if (!tok) throw new XMatrixParseError(`missing value for ${name[1]}`);
+      value = tok[0];
+      rest = rest.slice(value.length);
+    }
+    const key = name[1]!.toLowerCase();
+    if (params.has(key)) throw new XMatrixParseError(`parameter ${key} given twice`);
+    params.set(key, value);
+    rest = rest.replace(/^\s*/, '');
+    if (rest !== '' && !rest.startsWith(',')) throw new XMatrixParseError(`expected "," after ${key}`);
+  }
+  const origin = params.get('origin');
+  const key = params.get('key');
+  const sig = params.get('sig');
+  if (!origin) throw new XMatrixParseError('missing origin');
+  if (!key) throw new XMatrixParseError('missing key');
+  if (!sig) throw new XMatrixParseError('missing sig');
+  const destination = params.get('destination');
+  return destination === undefined ? { origin, key, sig } : { origin, destination, key, sig };
+}
