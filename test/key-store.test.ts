@@ -1,0 +1,181 @@
+// The trust and cache logic of src/federation/keys.ts. Documents come from
+// real signing; the fetchers hand them over in-process (the network path is
+// covered by the peer tests, where the federation client fetches them).
+import t from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createKeyStore, type KeyFetchers } from '../src/federation/keys.js';
+import { buildKeyDocument } from '../src/server/key-document.js';
+import { generateSigningKey, type SigningKey } from '../src/matrix/signing-key.js';
+import { signJson } from '../src/matrix/signing.js';
+import { captureLogger } from './harness/server-fixture.js';
+
+const silent = pino({ level: 'silent' });
+const DAY = 86_400_000;
+
+function doc(server: string, keys: SigningKey[], now: number, lifetime = DAY) {
+  return buildKeyDocument({ serverName: server, signingKeys: keys, oldVerifyKeys: {}, refreshIntervalMs: lifetime, now: () => now }).object;
+}
+
+t.test('direct fetch, cache, shared concurrent fetch, expiry', async (t) => {
+  let now = 1_000_000;
+  const key = generateSigningKey('a');
+  let calls = 0;
+  const fetchers: KeyFetchers = {
+    direct: async (name) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 20));
+      return doc(name, [key], now);
+    },
+    notary: async () => {
+      throw new Error('no notary');
+    },
+  };
+  const store = createKeyStore({ fetchers, trustedKeyServers: [], now: () => now, logger: silent });
+  const results = await Promise.all(Array.from({ length: 50 }, () => store.getServerKeys('o.test')));
+  t.equal(calls, 1, '50 concurrent lookups, one fetch');
+  t.ok(results.every((r) => r.keys?.verifyKeys['ed25519:a']));
+  t.equal((await store.getServerKeys('o.test')).source, 'cache');
+  t.ok(await store.lookupVerifyKey('o.test', 'ed25519:a'));
+  now += DAY + 1;
+  t.equal((await store.getServerKeys('o.test')).source, 'direct', 'refetched after valid_until_ts');
+  t.equal(calls, 2);
+});
+
+t.test('a key replaced after caching is found by one refetch, not one per request', async (t) => {
+  let now = 1_000_000;
+  let current = generateSigningKey('old');
+  let calls = 0;
+  const store = createKeyStore({
+    fetchers: { direct: async (n) => (calls++, doc(n, [current], now)), notary: async () => ({}) },
+    trustedKeyServers: [],
+    now: () => now,
+    logger: silent,
+    refetchUnknownKeyAfterMs: 60_000,
+  });
+  t.ok(await store.lookupVerifyKey('o.test', 'ed25519:old'));
+  current = generateSigningKey('new');
+  t.ok(await store.lookupVerifyKey('o.test', 'ed25519:new'), 'new key found');
+  t.equal(calls, 2);
+  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:bogus'), null);
+  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:bogus2'), null);
+  t.equal(calls, 2, 'unknown key ids refetch at most once a minute');
+  now += 60_000;
+  await store.lookupVerifyKey('o.test', 'ed25519:bogus3');
+  t.equal(calls, 3);
+});
+
+t.test('invalid direct answers fall back to trusted notaries, checked twice', async (t) => {
+  const now = 5_000_000;
+  const origin = generateSigningKey('o');
+  const notaryKey = generateSigningKey('n');
+  const trusted = [{ serverName: 'notary.test', verifyKeys: { [notaryKey.keyId]: notaryKey.publicKeyBase64 }, acceptKeysInsecurely: false }];
+  let notaryAnswer: () => unknown = () => ({ server_keys: [signJson(doc('o.test', [origin], now), 'notary.test', notaryKey)] });
+  const store = createKeyStore({
+    fetchers: {
+      direct: async () => {
+        throw new Error('connection refused');
+      },
+      notary: async (name, body) => {
+        t.equal(name, 'notary.test');
+        t.same(Object.values(body.server_keys), [{}]);
+        return notaryAnswer();
+      },
+    },
+    trustedKeyServers: trusted,
+    now: () => now,
+    logger: silent,
+  });
+  const ok = await store.getServerKeys('o.test');
+  t.equal(ok.source, 'notary notary.test');
+  t.same(ok.attempts.map((a) => [a.source, a.ok]), [['direct', false], ['notary notary.test', true]]);
+  t.match(ok.attempts[0]!.error, /connection refused/);
+
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['broken notary signature', () => ({ server_keys: [signJson(doc('p.test', [origin], now), 'notary.test', generateSigningKey('n'))] }), /notary signature: .*does not verify/],
+    ['broken origin signature', () => ({ server_keys: [signJson({ ...doc('p.test', [origin], now), valid_until_ts: now + 5 }, 'notary.test', notaryKey)] }), /does not verify/],
+    ['nothing for the server', () => ({ server_keys: [] }), /returned no keys for p.test/],
+    ['not an object', () => 'garbage', /returned no keys/],
+  ];
+  for (const [name, answer, reason] of cases) {
+    notaryAnswer = answer;
+    const r = await store.getServerKeys('p.test');
+    t.notOk(r.keys, name);
+    const last = r.attempts[r.attempts.length - 1]!;
+    t.match(last.error ?? last.checks.map((c) => c.detail).join(' '), reason, name);
+  }
+  const insecure = createKeyStore({
+    fetchers: { direct: async () => ({}), notary: async () => ({ server_keys: [doc('o.test', [origin], now)] }) },
+    trustedKeyServers: [{ serverName: 'n.test', acceptKeysInsecurely: true }, { serverName: 'm.test', acceptKeysInsecurely: false }],
+    now: () => now,
+    logger: silent,
+  });
+  const r = await insecure.getServerKeys('o.test');
+  t.equal(r.source, 'notary n.test');
+  t.match(r.attempts[1]!.checks.at(-1)!.detail, /accept_keys_insecurely/);
+  const noKeys = createKeyStore({
+    fetchers: { direct: async () => ({}), notary: async () => ({ server_keys: [doc('o.test', [origin], now)] }) },
+    trustedKeyServers: [{ serverName: 'm.test', acceptKeysInsecurely: false }],
+    now: () => now,
+    logger: silent,
+  });
+  t.match((await noKeys.getServerKeys('o.test')).attempts[1]!.checks.at(-1)!.detail, /no verify_keys configured for notary m.test/);
+});
+
+t.test('the last good answer is kept through failures when asked', async (t) => {
+  let now = 1_000;
+  let up = true;
+  const key = generateSigningKey('a');
+  const store = createKeyStore({
+    fetchers: {
+      direct: async (n) => {
+        if (!up) throw new Error('down');
+        return doc(n, [key], now, 1000);
+      },
+      notary: async () => ({}),
+    },
+    trustedKeyServers: [],
+    now: () => now,
+    logger: silent,
+  });
+  await store.getServerKeys('o.test');
+  up = false;
+  now += 5000;
+  const gone = await store.getServerKeys('o.test');
+  t.notOk(gone.keys);
+  const stale = await store.getServerKeys('o.test', { keepStale: true });
+  t.ok(stale.stale);
+  t.equal(stale.keys?.serverName, 'o.test');
+});
+
+t.test('the cache persists across restarts; a corrupt file is set aside', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedpeer-keys-'));
+  const cacheFile = join(dir, 'data', 'server-keys.json');
+  const now = Date.now();
+  const key = generateSigningKey('a');
+  let calls = 0;
+  const fetchers: KeyFetchers = { direct: async (n) => (calls++, doc(n, [key], now)), notary: async () => ({}) };
+  const a = createKeyStore({ fetchers, trustedKeyServers: [], logger: silent, cacheFile, now: () => now });
+  await a.getServerKeys('o.test');
+  await a.close();
+  t.match(readFileSync(cacheFile, 'utf8'), /"o.test"/);
+  const b = createKeyStore({ fetchers, trustedKeyServers: [], logger: silent, cacheFile, now: () => now });
+  t.equal((await b.getServerKeys('o.test')).source, 'cache', 'no refetch after restart');
+  t.equal(calls, 1);
+  // A hand-edited entry does not survive the re-check on load.
+  const data = JSON.parse(readFileSync(cacheFile, 'utf8'));
+  data.servers['o.test'].document.valid_until_ts += 1;
+  writeFileSync(cacheFile, JSON.stringify(data));
+  const c = createKeyStore({ fetchers, trustedKeyServers: [], logger: silent, cacheFile, now: () => now });
+  t.equal((await c.getServerKeys('o.test')).source, 'direct');
+  writeFileSync(cacheFile, '{not json');
+  const log = captureLogger('warn');
+  const d = createKeyStore({ fetchers, trustedKeyServers: [], logger: log.logger, cacheFile, now: () => now });
+  t.equal((await d.getServerKeys('o.test')).source, 'direct', 'corrupt cache is not fatal');
+  t.match(log.raw(), /key cache file is corrupt; set aside/);
+  t.ok(readdirSync(join(dir, 'data')).some((f) => f.startsWith('server-keys.json.corrupt-')));
+  await d.flush();
+  t.match(readFileSync(cacheFile, 'utf8'), /"version":1/);
+});
