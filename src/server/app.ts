@@ -8,10 +8,21 @@ import { installErrorHandlers } from './matrix-errors.js';
 import { registerKeyServerRoutes } from './routes/keys.js';
 import { registerVersionRoute } from './routes/federation.js';
 import { PACKAGE_VERSION } from '../version.js';
+import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
+import { registerProfileRoute } from './routes/profile.js';
+import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
+import { notJson } from '../matrix/errors.js';
 
 export interface AppServices {
   keyPublisher: KeyPublisher;
   logger: Logger;
+  /**
+   * The outbound key store, handed in by the CLI (server/ does not build
+   * federation/ parts): the notary answers from it and X-Matrix looks up
+   * origin keys in it. Without it those routes are not offered.
+   */
+  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup };
+  now?: () => number;
 }
 
 export interface AppOptions {
@@ -43,10 +54,28 @@ export async function buildApp(config: Config, services: AppServices, options: A
     );
     done();
   });
-  if (options.resources.has('keys') || options.resources.has('federation')) {
-    registerKeyServerRoutes(app, services.keyPublisher);
+  // Synapse reads federation bodies as JSON whatever their Content-Type says;
+  // so does fedpeer, and what is not JSON gets 400 M_NOT_JSON.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch {
+      done(notJson('Content not JSON'), undefined);
+    }
+  });
+  const now = services.now ?? Date.now;
+  const keysResource = options.resources.has('keys') || options.resources.has('federation');
+  if (keysResource) registerKeyServerRoutes(app, services.keyPublisher);
+  if (keysResource && services.remoteKeys) {
+    registerNotaryRoutes(app, { serverName: config.serverName, publisher: services.keyPublisher, keys: services.remoteKeys, limits: config.notary, now });
   }
-  if (options.resources.has('federation')) registerVersionRoute(app, PACKAGE_VERSION);
+  if (options.resources.has('federation')) {
+    registerVersionRoute(app, PACKAGE_VERSION);
+    if (services.remoteKeys) {
+      const auth = xMatrixAuth({ serverName: config.serverName, lookupKey: services.remoteKeys.lookupVerifyKey, domainWhitelist: config.federationDomainWhitelist });
+      registerProfileRoute(app, { serverName: config.serverName, users: config.testUsers, auth });
+    }
+  }
   await app.ready();
   return app;
 }

@@ -30,6 +30,8 @@ export interface KeyPublisher {
   current(): KeyDocument;
   /** Replace the signing keys (key rotation) and rebuild at once. */
   setSigningKeys(keys: SigningKey[]): void;
+  /** The current signing keys (the notary signs what it vouches for with them). */
+  signingKeys(): readonly SigningKey[];
 }
 
 export function buildKeyDocument(opts: KeyDocumentOptions): KeyDocument {
@@ -61,5 +63,6 @@ export function createKeyPublisher(opts: KeyDocumentOptions): KeyPublisher {
       options = { ...options, signingKeys: keys };
       doc = buildKeyDocument(options);
     },
+    signingKeys: () => options.signingKeys,
   };
 }

@@ -1,7 +1,7 @@
 // Every error leaves the server as Matrix JSON. Fastify's own errors (bad
 // JSON, body too large, wrong content type) are mapped to the spec's codes;
 // anything unexpected becomes 500 M_UNKNOWN and is logged with its stack.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { MatrixError, methodNotAllowed, unrecognized } from '../matrix/errors.js';
 
@@ -44,9 +44,14 @@ type Handler = (request: FastifyRequest, reply: FastifyReply) => unknown;
  * method on it, as the spec asks (Fastify alone would answer 404). HEAD comes
  * with GET.
  */
-export function addRoute(app: FastifyInstance, url: string, handlers: Partial<Record<Method, Handler>>): void {
+export function addRoute(
+  app: FastifyInstance,
+  url: string,
+  handlers: Partial<Record<Method, Handler>>,
+  options: { bodyLimit?: number; preHandler?: preHandlerAsyncHookHandler } = {},
+): void {
   for (const [method, handler] of Object.entries(handlers) as Array<[Method, Handler]>) {
-    app.route({ method, url, handler });
+    app.route({ method, url, handler, ...options });
   }
   const others = METHODS.filter((m) => !(m in handlers));
   if (others.length > 0) {
