@@ -12,6 +12,7 @@ import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
 import { notJson } from '../matrix/errors.js';
+import { createRateLimiter, rateLimitHook } from './rate-limit.js';
 
 export interface AppServices {
   keyPublisher: KeyPublisher;
@@ -67,7 +68,15 @@ export async function buildApp(config: Config, services: AppServices, options: A
   const keysResource = options.resources.has('keys') || options.resources.has('federation');
   if (keysResource) registerKeyServerRoutes(app, services.keyPublisher);
   if (keysResource && services.remoteKeys) {
-    registerNotaryRoutes(app, { serverName: config.serverName, publisher: services.keyPublisher, keys: services.remoteKeys, limits: config.notary, now });
+    const limiter = createRateLimiter({ ...config.limits.rateLimit, now });
+    registerNotaryRoutes(app, {
+      serverName: config.serverName,
+      publisher: services.keyPublisher,
+      keys: services.remoteKeys,
+      limits: config.notary,
+      now,
+      rateLimit: rateLimitHook(limiter),
+    });
   }
   if (options.resources.has('federation')) {
     registerVersionRoute(app, PACKAGE_VERSION);

@@ -4,7 +4,7 @@
 // in (cache when fresh enough, fetched otherwise, the last good answer when
 // the server is unreachable). Each returned document keeps the origin's
 // signature and gains ours.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { NotaryConfig } from '../../config/types.js';
 import type { VerifiedServerKeys } from '../../matrix/server-keys.js';
 import { isValidServerName } from '../../matrix/server-name.js';
@@ -27,6 +27,8 @@ export interface NotaryDeps {
   keys: RemoteKeySource;
   limits: NotaryConfig;
   now: () => number;
+  /** Charged once per request (the notary fetches on the caller's behalf). */
+  rateLimit?: preHandlerAsyncHookHandler;
 }
 
 /** One server asked for: the key ids wanted (empty: all) and the strictest minimum_valid_until_ts. */
@@ -102,7 +104,7 @@ export function registerNotaryRoutes(app: FastifyInstance, deps: NotaryDeps): vo
     app,
     '/_matrix/key/v2/query',
     { POST: (request: FastifyRequest, reply: FastifyReply) => answer(reply, parseQueryBody(request.body, deps.limits)) },
-    { bodyLimit: deps.limits.maxBodySize },
+    { bodyLimit: deps.limits.maxBodySize, ...(deps.rateLimit ? { preHandler: deps.rateLimit } : {}) },
   );
   const getOne = (request: FastifyRequest, reply: FastifyReply) => {
     const { serverName, keyId } = request.params as { serverName: string; keyId?: string };
@@ -114,7 +116,8 @@ export function registerNotaryRoutes(app: FastifyInstance, deps: NotaryDeps): vo
     if (q !== undefined) query.minimum = Number(q);
     return answer(reply, [query]);
   };
-  addRoute(app, '/_matrix/key/v2/query/:serverName', { GET: getOne });
+  const routeOptions = deps.rateLimit ? { preHandler: deps.rateLimit } : {};
+  addRoute(app, '/_matrix/key/v2/query/:serverName', { GET: getOne }, routeOptions);
   // Deprecated form with a key id, still sent by older servers.
-  addRoute(app, '/_matrix/key/v2/query/:serverName/:keyId', { GET: getOne });
+  addRoute(app, '/_matrix/key/v2/query/:serverName/:keyId', { GET: getOne }, routeOptions);
 }
