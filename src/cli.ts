@@ -18,6 +18,10 @@ Commands:
   keygen [--out PATH]
         Write a new Ed25519 signing key in Synapse's format (mode 0600; never
         overwrites). Without --out the key is printed.
+  generate-config --server-name NAME [--out homeserver.yaml]
+        Write a commented configuration and a new signing key beside it
+        (<host>.signing.key), as Synapse's --generate-config does; never
+        overwrites either file.
   canonical-json
         Read JSON on stdin, print its Matrix canonical JSON.
   sign-json --key FILE --server-name NAME
@@ -92,6 +96,10 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       case 'keygen': {
         const { keygenCommand } = await import('./commands/keygen.js');
         return await keygenCommand(io, { ...(str('out') ? { out: str('out')! } : {}) });
+      }
+      case 'generate-config': {
+        const { generateConfigCommand } = await import('./commands/generate-config.js');
+        return await generateConfigCommand(io, { serverName: str('server-name'), out: str('out') } as { serverName?: string; out?: string });
       }
       case 'canonical-json': {
         const { canonicalJsonCommand } = await import('./commands/json-tools.js');

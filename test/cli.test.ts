@@ -165,3 +165,36 @@ listeners:
   t.match(stdout, /listener type \\"metrics\\" is not served/);
   t.match(stdout, /"msg":"request"/);
 });
+
+t.test('generate-config writes a config that loads, and a key, and never overwrites', async (t) => {
+  const { loadConfig } = await import('../src/config/load.js');
+  const dir = tmp();
+  const out = join(dir, 'etc', 'homeserver.yaml');
+  let c = io();
+  t.equal(await main(['generate-config', '--server-name', 'example.test', '--out', out], c.handle), 0);
+  t.match(c.err(), /wrote .*homeserver.yaml and .*example.test.signing.key/);
+  const keyPath = join(dir, 'etc', 'example.test.signing.key');
+  t.equal(statSync(keyPath).mode & 0o777, 0o600);
+  const config = await loadConfig(out, { checkFiles: false });
+  t.equal(config.serverName, 'example.test');
+  t.equal(config.signingKeyPath, keyPath);
+  t.equal(config.listeners.length, 1);
+  const key = readFileSync(keyPath, 'utf8');
+  c = io();
+  t.equal(await main(['generate-config', '--server-name', 'example.test', '--out', out], c.handle), 1);
+  t.match(c.err(), /refusing to overwrite existing signing key/);
+  t.equal(readFileSync(keyPath, 'utf8'), key);
+  // Key gone but config present: the config is kept and the new key removed again.
+  const { rmSync } = await import('node:fs');
+  rmSync(keyPath);
+  c = io();
+  t.equal(await main(['generate-config', '--server-name', 'example.test', '--out', out], c.handle), 1);
+  t.match(c.err(), /refusing to overwrite existing config/);
+  t.throws(() => statSync(keyPath), /ENOENT/);
+  c = io();
+  t.equal(await main(['generate-config'], c.handle), 2);
+  t.match(c.err(), /needs --server-name/);
+  c = io();
+  t.equal(await main(['generate-config', '--server-name', 'bad name'], c.handle), 2);
+  t.match(c.err(), /--server-name: invalid server name/);
+});
