@@ -83,8 +83,12 @@ const TLS_CHECKS: Record<string, string> = {
   ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'protocol-version',
 };
 
-export function tlsCheckOf(code: string | undefined): string {
-  return (code && TLS_CHECKS[code]) ?? 'handshake';
+export function tlsCheckOf(code: string | undefined, message = ''): string {
+  const known = code && TLS_CHECKS[code];
+  if (known) return known;
+  // OpenSSL alerts arrive as EPROTO with the reason only in the text.
+  if (/protocol version|unsupported protocol|no protocols available/i.test(message)) return 'protocol-version';
+  return 'handshake';
 }
 
 export function createTransport(opts: TransportOptions): Transport {
@@ -181,7 +185,7 @@ export function createTransport(opts: TransportOptions): Transport {
         if (phase === 'connect') {
           fail(new FederationError('connect', e.code ?? 'error', `${where}: ${e.message}`, { target: where, cause: e }));
         } else if (phase === 'tls') {
-          const check = tlsCheckOf(e.code);
+          const check = tlsCheckOf(e.code, e.message);
           const hint = check === 'certificate-name' ? ` (the certificate must be valid for ${target.tls_name})` : '';
           fail(new FederationError('tls', check, `${where} presenting a certificate for ${target.tls_name}: ${e.message}${hint}`, { target: where, cause: e }));
         } else {
