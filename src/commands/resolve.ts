@@ -81,13 +81,13 @@ export async function resolveCommand(io: CommandIO, opts: ResolveOptions): Promi
   if (opts.json) {
     io.stdout(JSON.stringify(out, null, 2));
   } else {
-    io.stdout(formatText(out, parts.dns.servers));
+    io.stdout(formatText(out, opts.dnsServers?.length || config.federationDnsServers.length ? parts.dns.servers.join(', ') : `system resolvers ${parts.dns.servers.join(', ')}`));
   }
   return error ? 1 : 0;
 }
 
-function formatText(r: ResolveJson, dnsServers: readonly string[]): string {
-  const lines = [`Resolving ${r.server_name} (DNS ${dnsServers.join(', ') || 'system'})`, '', 'Steps:'];
+function formatText(r: ResolveJson, dns: string): string {
+  const lines = [`Resolving ${r.server_name} (DNS: ${dns})`, '', 'Steps:'];
   r.steps.forEach((s, i) => {
     lines.push(`  ${i + 1}. ${s.step}: ${s.lookup}: ${s.outcome}${s.cached ? ' (cached)' : ''}`);
     lines.push(`     ${s.detail}`);
@@ -102,6 +102,6 @@ function formatText(r: ResolveJson, dnsServers: readonly string[]): string {
   }
   if (r.delegated_server) lines.push(`Delegated by well-known to ${r.delegated_server}.`);
   lines.push(`Trust: ${r.trust}`);
-  if (r.error) lines.push('', `FAILED at ${r.error.step} (${r.error.check}): ${r.error.message}`);
+  if (r.error) lines.push('', `FAILED ${r.error.message}`);
   return lines.join('\n');
 }
