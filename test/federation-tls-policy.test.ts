@@ -62,7 +62,7 @@ t.test('IP literals: certificate for the IP address, no SNI', async (t) => {
   t.match(r.body, { host: `${addr(3, 1)}:8448`, sni: null });
   t.same(s.sniSeen, []);
   await peer('unused-ip2.test', 3, 2, ['named-only.test']);
-  await t.rejects(get(strict, `${addr(3, 2)}:8448`), { step: 'tls', check: 'certificate-name' });
+  await t.rejects(get(strict, `${addr(3, 2)}:8448`), { name: 'FederationError', step: 'tls', check: 'certificate-name' });
 });
 
 t.test('whitelist: globs on the name (case-insensitive, * spans dots), CIDRs on the address', async (t) => {
@@ -74,9 +74,9 @@ t.test('whitelist: globs on the name (case-insensitive, * spans dots), CIDRs on 
   t.equal((await get(lax, 'a.b.lax.test:8448')).status, 200);
   const r = await get(lax, 'hx.q.test:8448');
   t.match(r.body, { sni: 'hx.q.test' }, 'SNI still sent without verification, as Synapse does');
-  await t.rejects(get(lax, 'hxx.q.test:8448'), { step: 'tls', check: 'certificate-expired' }, '? is exactly one character');
+  await t.rejects(get(lax, 'hxx.q.test:8448'), { name: 'FederationError', step: 'tls', check: 'certificate-expired' }, '? is exactly one character');
   t.equal((await get(lax, 'cidr.test:8448')).status, 200, 'address in a whitelisted CIDR');
-  await t.rejects(get(strict, 'cidr.test:8448'), { check: 'certificate-untrusted' });
+  await t.rejects(get(strict, 'cidr.test:8448'), { name: 'FederationError', check: 'certificate-untrusted' });
   t.match(lax.tls.describe(), /not verified for \*\.LAX\.test/);
   t.match(lax.tls.forConnection('x.lax.test', addr(1, 1)), { verify: false, exemptBy: /\*\.LAX\.test/ });
 });
@@ -96,12 +96,12 @@ t.test('custom CAs replace the system store, or add to it in append mode', async
   const replace = await world.client({ systemCas });
   const append = await world.client({ systemCas, raw: { federation_custom_ca_mode: 'append' } });
   const systemOnly = await world.client({ systemCas, raw: { federation_custom_ca_list: null } });
-  await t.rejects(get(replace, 'sys.test:8448'), { check: 'certificate-untrusted' });
+  await t.rejects(get(replace, 'sys.test:8448'), { name: 'FederationError', check: 'certificate-untrusted' });
   t.equal((await get(replace, 'custom.test:8448')).status, 200);
   t.equal((await get(append, 'sys.test:8448')).status, 200);
   t.equal((await get(append, 'custom.test:8448')).status, 200);
   t.equal((await get(systemOnly, 'sys.test:8448')).status, 200);
-  await t.rejects(get(systemOnly, 'custom.test:8448'), { check: 'certificate-untrusted' });
+  await t.rejects(get(systemOnly, 'custom.test:8448'), { name: 'FederationError', check: 'certificate-untrusted' });
   t.match(append.tls.describe(), /plus 1 from federation_custom_ca_list/);
   t.match(replace.tls.describe(), /system store not used/);
   t.match(systemOnly.tls.describe(), /system CA store \(1 certificates\)/);
@@ -132,12 +132,12 @@ t.test('federation_client_minimum_tls_version', async (t) => {
   dns.set('tls12.test', 'A', addr(6, 1));
   t.equal((await get(strict, 'tls12.test:8448')).status, 200, '1.2 accepted by default');
   const v13 = await world.client({ raw: { federation_client_minimum_tls_version: '1.3' } });
-  await t.rejects(get(v13, 'tls12.test:8448'), { step: 'tls', check: 'protocol-version' });
+  await t.rejects(get(v13, 'tls12.test:8448'), { name: 'FederationError', step: 'tls', check: 'protocol-version' });
 });
 
 t.test('blocked ranges are refused at dial time, with IPv4 inside IPv6 covered', async (t) => {
-  await t.rejects(get(strict, '127.23.200.1:8448'), { step: 'blocklist', check: 'ip_range_blacklist' });
-  await t.rejects(get(strict, '[::ffff:127.23.200.1]:8448'), { step: 'blocklist' });
+  await t.rejects(get(strict, '127.23.200.1:8448'), { name: 'FederationError', step: 'blocklist', check: 'ip_range_blacklist' });
+  await t.rejects(get(strict, '[::ffff:127.23.200.1]:8448'), { name: 'FederationError', step: 'blocklist' });
   const policy = createAddressPolicy([...DEFAULT_IP_RANGE_BLACKLIST, '0.0.0.0/32', '::/128'], ['127.23.0.0/17']);
   const blocked = (a: string) => policy.check(a).blocked;
   t.ok(blocked('10.1.2.3'));
