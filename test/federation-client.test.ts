@@ -159,3 +159,21 @@ t.test('federation_domain_whitelist limits whom requests go to', async (t) => {
 t.test('resolution errors surface as FederationError with steps', async (t) => {
   await t.rejects(client.request('nowhere.test:8448', 'GET', '/x'), { name: 'FederationError', step: 'dns', check: 'no-address' });
 });
+
+t.test('transport: one agent per target, least recently used dropped past the limit', async (t) => {
+  const { createTransport } = await import('../src/federation/exchange.js');
+  const { createAddressPolicy } = await import('../src/federation/ip-blocklist.js');
+  const { tlsPolicyFromConfig } = await import('../src/federation/tls-policy.js');
+  await peer(8, 1, ['lru.test']);
+  const transport = createTransport({ tls: await tlsPolicyFromConfig(world.config()), addresses: createAddressPolicy([], []), maxAgents: 1 });
+  t.teardown(() => transport.close());
+  const req = { method: 'GET', path: '/x', timeoutMs: 2000, connectTimeoutMs: 1000, maxBytes: 10_000 };
+  const a = await transport.exchange({ address: addr(8, 1), port: 8448, host: 'lru.test', tls_name: 'lru.test' }, req);
+  t.equal(a.verified, true);
+  t.equal(a.reused, false);
+  t.equal((await transport.exchange({ address: addr(8, 1), port: 8448, host: 'lru.test', tls_name: 'lru.test' }, req)).reused, true);
+  await peer(8, 2, ['lru.test']);
+  t.equal((await transport.exchange({ address: addr(8, 2), port: 8448, host: 'lru.test', tls_name: 'lru.test' }, req)).reused, false);
+  t.equal(transport.pooledAgents(), 1);
+  t.equal((await transport.exchange({ address: addr(8, 1), port: 8448, host: 'lru.test', tls_name: 'lru.test' }, req)).reused, false, 'the first agent was dropped');
+});

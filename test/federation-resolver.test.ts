@@ -273,3 +273,35 @@ t.test('bad server names and missing hosts', async (t) => {
   dns.setBehaviour('slow.test', 'timeout');
   await t.rejects(resolve('slow.test:8448'), { name: 'FederationError', step: 'dns', check: 'ETIMEOUT' });
 });
+
+t.test('DNS client: truncated UDP answers are asked again over TCP', async (t) => {
+  const many = Array.from({ length: 40 }, (_, i) => addr(7, i + 1));
+  dns.set('many.test', 'A', many);
+  dns.resetCounts();
+  const r = await resolve('many.test:8448');
+  t.equal(r.targets.length, 40);
+  t.same(dns.received.filter((q) => q.name === 'many.test' && q.type === 'A').map((q) => q.transport), ['udp', 'tcp']);
+});
+
+t.test('DNS client: server specs, an unreachable server, the getaddrinfo path', async (t) => {
+  const { parseServerSpec } = await import('../src/federation/dns-wire.js');
+  const { createDnsResolver } = await import('../src/federation/dns.js');
+  t.same(parseServerSpec('127.0.0.1'), { address: '127.0.0.1', port: 53 });
+  t.same(parseServerSpec('127.0.0.1:5353'), { address: '127.0.0.1', port: 5353 });
+  t.same(parseServerSpec('::1'), { address: '::1', port: 53 });
+  t.same(parseServerSpec('[::1]:5353'), { address: '::1', port: 5353 });
+  t.throws(() => parseServerSpec('dns.example'), /expected an IP address/);
+
+  // Nothing listens on 127.20.0.54: the query fails fast, for every try.
+  const dead = createDnsResolver({ servers: [`${addr(0, 54)}:53`], timeoutMs: 300, tries: 2 });
+  await t.rejects(dead.srv('_matrix-fed._tcp.x.test'), { name: 'DnsQueryError', code: /ECONNREFUSED|ETIMEOUT/ });
+  t.same(dead.servers, [`${addr(0, 54)}:53`]);
+
+  // No servers configured: host addresses through getaddrinfo (/etc/hosts), as Synapse does.
+  const system = createDnsResolver({});
+  const local = await system.addresses('localhost');
+  t.equal(local.via, 'getaddrinfo');
+  t.ok(local.addresses.some((a) => a.address === '127.0.0.1' || a.address === '::1'));
+  const literal = await system.addresses('127.0.0.1');
+  t.same(literal.addresses, [{ address: '127.0.0.1', family: 4 }]);
+});

@@ -6,7 +6,7 @@
 // ever reused for the same address, port, name and trust decision.
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
-import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { FederationError, hostPort } from './errors.js';
 import type { AddressPolicy } from './ip-blocklist.js';
 import type { TlsPolicy } from './tls-policy.js';
@@ -124,12 +124,6 @@ export function createTransport(opts: TransportOptions): Transport {
     }
     const trust = opts.tls.forConnection(target.tls_name, target.address);
     const agent = agentFor(`${where}|${target.tls_name.toLowerCase()}|${trust.exemptBy ?? 'verify'}`);
-    // The address is already resolved and checked: any lookup node might still attempt gets exactly it.
-    const family = isIP(target.address);
-    const pinned: LookupFunction = (_hostname, options, callback) => {
-      if ((options as { all?: boolean }).all) (callback as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family }]);
-      else callback(null, target.address, family);
-    };
 
     return new Promise<ExchangeResponse>((resolve, reject) => {
       let phase: 'connect' | 'tls' | 'request' = 'connect';
@@ -143,13 +137,14 @@ export function createTransport(opts: TransportOptions): Transport {
         r.destroy();
         reject(err);
       };
+      // `host` is the checked IP address itself, so node dials it without any
+      // DNS lookup; the names travel only in the Host header and SNI.
       const r = httpsRequest({
         host: target.address,
         port: target.port,
         method: req.method,
         path: req.path,
         agent,
-        lookup: pinned,
         ...trust.options,
         headers: {
           ...req.headers,
