@@ -22,6 +22,14 @@ Commands:
         Write a commented configuration and a new signing key beside it
         (<host>.signing.key), as Synapse's --generate-config does; never
         overwrites either file.
+  resolve NAME [--json] [--dns-server HOST:PORT] [--ca-file PEM] [--config FILE]
+        Resolve a Matrix server name as outbound federation does (well-known,
+        SRV, AAAA/A, 8448) and print each step and the ordered targets: the
+        address and port dialled, the Host header, and the name the
+        certificate must carry. --dns-server (repeatable) replaces
+        federation_dns_servers; --ca-file (repeatable) adds to
+        federation_custom_ca_list; --json prints {targets, steps, ...}
+        (docs/FEDERATION.md). Exit 1 when resolution fails.
   canonical-json
         Read JSON on stdin, print its Matrix canonical JSON.
   sign-json --key FILE --server-name NAME
@@ -37,7 +45,7 @@ Options for every command:
                       (also FEDPEER_LOG_LEVEL)
 `;
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -48,6 +56,9 @@ const OPTIONS = {
   'key-id': { type: 'string' },
   'public-key': { type: 'string' },
   'log-level': { type: 'string' },
+  json: { type: 'boolean' },
+  'dns-server': { type: 'string', multiple: true },
+  'ca-file': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -100,6 +111,17 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       case 'generate-config': {
         const { generateConfigCommand } = await import('./commands/generate-config.js');
         return await generateConfigCommand(io, { serverName: str('server-name'), out: str('out') } as { serverName?: string; out?: string });
+      }
+      case 'resolve': {
+        const { resolveCommand } = await import('./commands/resolve.js');
+        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
+        return await resolveCommand(io, {
+          ...(positionals[1] ? { name: positionals[1] } : {}),
+          json: values.json === true,
+          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
+          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
+          ...(str('config') ? { config: str('config')! } : {}),
+        });
       }
       case 'canonical-json': {
         const { canonicalJsonCommand } = await import('./commands/json-tools.js');

@@ -1,0 +1,107 @@
+// `fedpeer resolve NAME`: runs server name resolution as a federation
+// request would and prints every step (what was looked up, what was found,
+// why a step was skipped) and the ordered targets. Nothing is sent to the
+// targets themselves; the well-known fetch is the only HTTPS request made.
+import { resolve as resolvePath } from 'node:path';
+import { loadConfig, defaultConfig } from '../config/load.js';
+import { isDnsServer } from '../config/net.js';
+import type { Config } from '../config/types.js';
+import { buildFederationParts } from '../federation/client.js';
+import { FederationError } from '../federation/errors.js';
+import { createServerNameResolver, formatTarget, type Resolution, type ResolutionStep } from '../federation/resolver.js';
+import type { Target } from '../federation/exchange.js';
+import { UsageError, type CommandIO } from './io.js';
+
+export interface ResolveOptions {
+  name?: string;
+  json?: boolean;
+  /** `federation_dns_servers` for this run. */
+  dnsServers?: string[];
+  /** Extra federation_custom_ca_list files. */
+  caFiles?: string[];
+  config?: string;
+  /** The "system" CA store, for tests. */
+  systemCas?: readonly string[];
+}
+
+/** The JSON form, documented in docs/FEDERATION.md. */
+export interface ResolveJson {
+  server_name: string;
+  delegated_server: string | null;
+  targets: Target[];
+  steps: Array<Required<Pick<ResolutionStep, 'step' | 'lookup' | 'outcome' | 'detail'>> & { cached: boolean }>;
+  trust: string;
+  error: { step: string; check: string; message: string } | null;
+}
+
+async function configFor(opts: ResolveOptions): Promise<Config> {
+  const config = opts.config ? await loadConfig(opts.config, { checkFiles: false }) : defaultConfig({ baseDir: process.cwd() });
+  if (opts.caFiles && opts.caFiles.length > 0) config.federationCustomCaList = [...config.federationCustomCaList, ...opts.caFiles.map((f) => resolvePath(f))];
+  for (const s of opts.dnsServers ?? []) {
+    if (!isDnsServer(s)) throw new UsageError(`--dns-server: expected an IP address with an optional port ("127.0.0.1:5353", "[::1]:53"), got ${JSON.stringify(s)}`);
+  }
+  return config;
+}
+
+export async function resolveCommand(io: CommandIO, opts: ResolveOptions): Promise<number> {
+  if (!opts.name) throw new UsageError('resolve needs a server name: fedpeer resolve NAME [--json] [--dns-server HOST:PORT] [--ca-file PEM] [--config FILE]');
+  const config = await configFor(opts);
+  const parts = await buildFederationParts({
+    config,
+    ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
+    ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
+  });
+  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses });
+  let resolution: Resolution | undefined;
+  let error: FederationError | undefined;
+  try {
+    resolution = await resolver.resolveServerName(opts.name);
+  } catch (e) {
+    if (!(e instanceof FederationError)) throw e;
+    error = e;
+  } finally {
+    parts.transport.close();
+  }
+  const steps = (resolution?.steps ?? (error?.steps as ResolutionStep[] | undefined) ?? []).map((s) => ({
+    step: s.step,
+    lookup: s.lookup,
+    outcome: s.outcome,
+    detail: s.detail,
+    cached: s.cached ?? false,
+  }));
+  const out: ResolveJson = {
+    server_name: opts.name,
+    delegated_server: resolution?.delegatedTo ?? null,
+    // Exactly these four fields, in this order: the documented JSON form.
+    targets: (resolution?.targets ?? []).map((t) => ({ address: t.address, port: t.port, host: t.host, tls_name: t.tls_name })),
+    steps,
+    trust: parts.tls.describe(),
+    error: error ? { step: error.step, check: error.check, message: error.message } : null,
+  };
+  if (opts.json) {
+    io.stdout(JSON.stringify(out, null, 2));
+  } else {
+    io.stdout(formatText(out, opts.dnsServers?.length || config.federationDnsServers.length ? parts.dns.servers.join(', ') : `system resolvers ${parts.dns.servers.join(', ')}`));
+  }
+  return error ? 1 : 0;
+}
+
+function formatText(r: ResolveJson, dns: string): string {
+  const lines = [`Resolving ${r.server_name} (DNS: ${dns})`, '', 'Steps:'];
+  r.steps.forEach((s, i) => {
+    lines.push(`  ${i + 1}. ${s.step}: ${s.lookup}: ${s.outcome}${s.cached ? ' (cached)' : ''}`);
+    lines.push(`     ${s.detail}`);
+  });
+  lines.push('');
+  if (r.targets.length > 0) {
+    lines.push('Targets, tried in this order:');
+    r.targets.forEach((t, i) => {
+      const sni = t.tls_name.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(t.tls_name) ? 'no SNI' : `SNI ${t.tls_name}`;
+      lines.push(`  ${i + 1}. ${formatTarget(t)}  Host: ${t.host}  certificate for: ${t.tls_name} (${sni})`);
+    });
+  }
+  if (r.delegated_server) lines.push(`Delegated by well-known to ${r.delegated_server}.`);
+  lines.push(`Trust: ${r.trust}`);
+  if (r.error) lines.push('', `FAILED ${r.error.message}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,229 @@
+// One HTTPS request to one already-resolved target: the address is dialled
+// as it is (no second DNS lookup, so the blocklist check cannot be raced by
+// a rebinding name), the TLS options come from the trust policy for the
+// target's tls_name, and time and response size are bounded. Connections
+// are kept alive in one agent per target, so a pooled connection is only
+// ever reused for the same address, port, name and trust decision.
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { FederationError, hostPort } from './errors.js';
+import type { AddressPolicy } from './ip-blocklist.js';
+import type { TlsPolicy } from './tls-policy.js';
+
+/** Where to send one request: what to dial, and what to say and expect there. */
+export interface Target {
+  /** The IP address dialled. */
+  address: string;
+  port: number;
+  /** The Host header: the server name or delegated name exactly as written. */
+  host: string;
+  /** The name the certificate must be valid for, and the SNI (none for IP addresses). */
+  tls_name: string;
+}
+
+export interface ExchangeRequest {
+  method: string;
+  /** Path and query, starting with '/'. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** Whole exchange, connect to last body byte. */
+  timeoutMs: number;
+  /** TCP connect only; a slow connect lets the caller move on to the next address. */
+  connectTimeoutMs: number;
+  maxBytes: number;
+}
+
+export interface ExchangeResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Headers as received, repeats kept (node keeps only the first of some, such as Expires). */
+  rawHeaders: string[];
+  body: Buffer;
+  /** Whether the certificate was verified, and if not, why. */
+  verified: boolean;
+  exemptBy?: string;
+  /** True when a kept-alive connection carried the request. */
+  reused: boolean;
+}
+
+export interface Transport {
+  exchange(target: Target, req: ExchangeRequest): Promise<ExchangeResponse>;
+  /** Connections currently pooled (open or in use), for tests and diagnostics. */
+  pooledAgents(): number;
+  close(): void;
+}
+
+export interface TransportOptions {
+  tls: TlsPolicy;
+  addresses: AddressPolicy;
+  maxSocketsPerTarget?: number;
+  /** Idle kept-alive connections close after this; default 2 min, as Synapse's pool. */
+  idleTimeoutMs?: number;
+  /** Agents (one per target) kept; default 1,000, least recently used dropped. */
+  maxAgents?: number;
+}
+
+const TLS_CHECKS: Record<string, string> = {
+  ERR_TLS_CERT_ALTNAME_INVALID: 'certificate-name',
+  CERT_HAS_EXPIRED: 'certificate-expired',
+  CERT_NOT_YET_VALID: 'certificate-not-yet-valid',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'certificate-untrusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'certificate-untrusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'certificate-untrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'certificate-untrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'certificate-untrusted',
+  CERT_UNTRUSTED: 'certificate-untrusted',
+  CERT_SIGNATURE_FAILURE: 'certificate-untrusted',
+  CERT_REVOKED: 'certificate-revoked',
+  ERR_SSL_UNSUPPORTED_PROTOCOL: 'protocol-version',
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'protocol-version',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'protocol-version',
+  ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'protocol-version',
+};
+
+export function tlsCheckOf(code: string | undefined, message = ''): string {
+  const known = code && TLS_CHECKS[code];
+  if (known) return known;
+  // OpenSSL alerts arrive as EPROTO with the reason only in the text.
+  if (/protocol version|unsupported protocol|no protocols available/i.test(message)) return 'protocol-version';
+  return 'handshake';
+}
+
+export function createTransport(opts: TransportOptions): Transport {
+  const agents = new Map<string, Agent>();
+  const maxAgents = opts.maxAgents ?? 1000;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
+
+  function agentFor(key: string): Agent {
+    let agent = agents.get(key);
+    if (agent) {
+      // Most recently used last.
+      agents.delete(key);
+      agents.set(key, agent);
+      return agent;
+    }
+    agent = new Agent({ keepAlive: true, maxSockets: opts.maxSocketsPerTarget ?? 10, maxFreeSockets: 5, timeout: idleTimeoutMs, scheduling: 'lifo' });
+    agents.set(key, agent);
+    if (agents.size > maxAgents) {
+      const [oldKey, old] = agents.entries().next().value as [string, Agent];
+      agents.delete(oldKey);
+      old.destroy();
+    }
+    return agent;
+  }
+
+  function exchange(target: Target, req: ExchangeRequest): Promise<ExchangeResponse> {
+    const where = hostPort(target.address, target.port);
+    const verdict = opts.addresses.check(target.address);
+    if (verdict.blocked) {
+      return Promise.reject(
+        new FederationError('blocklist', 'ip_range_blacklist', `refusing to dial ${target.address}: in ${verdict.rule} (ip_range_blacklist) and not in ip_range_whitelist`, { target: where }),
+      );
+    }
+    const trust = opts.tls.forConnection(target.tls_name, target.address);
+    const agent = agentFor(`${where}|${target.tls_name.toLowerCase()}|${trust.exemptBy ?? 'verify'}`);
+
+    return new Promise<ExchangeResponse>((resolve, reject) => {
+      let phase: 'connect' | 'tls' | 'request' = 'connect';
+      let reused = false;
+      let settled = false;
+      const fail = (err: FederationError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(overall);
+        clearTimeout(connectTimer);
+        r.destroy();
+        reject(err);
+      };
+      // `host` is the checked IP address itself, so node dials it without any
+      // DNS lookup; the names travel only in the Host header and SNI.
+      const r = httpsRequest({
+        host: target.address,
+        port: target.port,
+        method: req.method,
+        path: req.path,
+        agent,
+        ...trust.options,
+        headers: {
+          ...req.headers,
+          host: target.host,
+          ...(req.body ? { 'content-length': String(req.body.length) } : {}),
+        },
+      });
+      const overall = setTimeout(() => {
+        const step = phase === 'connect' ? 'connect' : phase === 'tls' ? 'tls' : 'request';
+        fail(new FederationError(step, 'timeout', `${where} (${target.tls_name}): no complete response within ${req.timeoutMs} ms (stuck in ${phase})`, { target: where }));
+      }, req.timeoutMs);
+      const connectTimer = setTimeout(() => {
+        if (phase === 'connect') fail(new FederationError('connect', 'timeout', `${where}: TCP connect took longer than ${req.connectTimeoutMs} ms`, { target: where }));
+      }, Math.min(req.connectTimeoutMs, req.timeoutMs));
+
+      r.on('socket', (socket: Socket) => {
+        // A pooled socket is already connected and verified; a new one is still connecting.
+        if (!socket.connecting) {
+          reused = true;
+          phase = 'request';
+          clearTimeout(connectTimer);
+          return;
+        }
+        socket.once('connect', () => {
+          phase = 'tls';
+          clearTimeout(connectTimer);
+        });
+        socket.once('secureConnect', () => {
+          phase = 'request';
+        });
+      });
+      r.on('error', (e: NodeJS.ErrnoException) => {
+        if (phase === 'connect') {
+          fail(new FederationError('connect', e.code ?? 'error', `${where}: ${e.message}`, { target: where, cause: e }));
+        } else if (phase === 'tls') {
+          const check = tlsCheckOf(e.code, e.message);
+          const hint = check === 'certificate-name' ? ` (the certificate must be valid for ${target.tls_name})` : '';
+          fail(new FederationError('tls', check, `${where} presenting a certificate for ${target.tls_name}: ${e.message}${hint}`, { target: where, cause: e }));
+        } else {
+          fail(new FederationError('request', e.code ?? 'error', `${where}: ${e.message}`, { target: where, cause: e }));
+        }
+      });
+      r.on('response', (res) => {
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > req.maxBytes) {
+          fail(new FederationError('response', 'max-bytes', `${where}: Content-Length ${declared} is over the ${req.maxBytes}-byte limit`, { target: where, status: res.statusCode ?? 0 }));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > req.maxBytes) {
+            fail(new FederationError('response', 'max-bytes', `${where}: response body over the ${req.maxBytes}-byte limit`, { target: where, status: res.statusCode ?? 0 }));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', (e: NodeJS.ErrnoException) => fail(new FederationError('response', e.code ?? 'error', `${where}: ${e.message}`, { target: where })));
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(overall);
+          clearTimeout(connectTimer);
+          const out: ExchangeResponse = { status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks), verified: trust.verify, reused };
+          if (trust.exemptBy !== undefined) out.exemptBy = trust.exemptBy;
+          resolve(out);
+        });
+      });
+      r.end(req.body);
+    });
+  }
+
+  return {
+    exchange,
+    pooledAgents: () => agents.size,
+    close() {
+      for (const agent of agents.values()) agent.destroy();
+      agents.clear();
+    },
+  };
+}
