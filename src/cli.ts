@@ -30,6 +30,14 @@ Commands:
         federation_dns_servers; --ca-file (repeatable) adds to
         federation_custom_ca_list; --json prints {targets, steps, ...}
         (docs/FEDERATION.md). Exit 1 when resolution fails.
+  keys NAME [--notary NAME] [--json] [--config FILE] [--dns-server HOST:PORT] [--ca-file PEM]
+        Fetch a server's key document (directly, or through --notary), run
+        every check (server_name, Ed25519 keys, valid_until_ts, signatures)
+        and print each result. Exit 0 when valid keys were obtained.
+  request [--config FILE] [-X METHOD] [--data JSON] [-v] [--unsigned] DESTINATION PATH
+        Send one federation request signed with X-Matrix as the server of
+        --config, with full resolution and TLS policy; print the status
+        (headers with -v) and the JSON body. Exit 1 on a non-2xx answer.
   canonical-json
         Read JSON on stdin, print its Matrix canonical JSON.
   sign-json --key FILE --server-name NAME
@@ -57,6 +65,11 @@ const OPTIONS = {
   'public-key': { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
+  notary: { type: 'string' },
+  request: { type: 'string', short: 'X' },
+  data: { type: 'string', short: 'd' },
+  verbose: { type: 'boolean', short: 'v' },
+  unsigned: { type: 'boolean' },
   'dns-server': { type: 'string', multiple: true },
   'ca-file': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -118,6 +131,33 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
         return await resolveCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           json: values.json === true,
+          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
+          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
+          ...(str('config') ? { config: str('config')! } : {}),
+        });
+      }
+      case 'keys': {
+        const { keysCommand } = await import('./commands/keys.js');
+        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as unknown as string[]) : undefined);
+        return await keysCommand(io, {
+          ...(positionals[1] ? { name: positionals[1] } : {}),
+          ...(str('notary') ? { notary: str('notary')! } : {}),
+          json: values.json === true,
+          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
+          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
+          ...(str('config') ? { config: str('config')! } : {}),
+        });
+      }
+      case 'request': {
+        const { requestCommand } = await import('./commands/request.js');
+        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as unknown as string[]) : undefined);
+        return await requestCommand(io, {
+          ...(positionals[1] ? { destination: positionals[1] } : {}),
+          ...(positionals[2] ? { path: positionals[2] } : {}),
+          ...(str('request') ? { method: str('request')! } : {}),
+          ...(str('data') !== undefined ? { data: str('data')! } : {}),
+          verbose: values.verbose === true,
+          unsigned: values.unsigned === true,
           ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
           ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
           ...(str('config') ? { config: str('config')! } : {}),

@@ -2,26 +2,16 @@
 // request would and prints every step (what was looked up, what was found,
 // why a step was skipped) and the ordered targets. Nothing is sent to the
 // targets themselves; the well-known fetch is the only HTTPS request made.
-import { resolve as resolvePath } from 'node:path';
-import { loadConfig, defaultConfig } from '../config/load.js';
-import { isDnsServer } from '../config/net.js';
-import type { Config } from '../config/types.js';
 import { buildFederationParts } from '../federation/client.js';
 import { FederationError } from '../federation/errors.js';
 import { createServerNameResolver, formatTarget, type Resolution, type ResolutionStep } from '../federation/resolver.js';
 import type { Target } from '../federation/exchange.js';
 import { UsageError, type CommandIO } from './io.js';
+import { outboundConfig, type OutboundOptions } from './outbound.js';
 
-export interface ResolveOptions {
+export interface ResolveOptions extends OutboundOptions {
   name?: string;
   json?: boolean;
-  /** `federation_dns_servers` for this run. */
-  dnsServers?: string[];
-  /** Extra federation_custom_ca_list files. */
-  caFiles?: string[];
-  config?: string;
-  /** The "system" CA store, for tests. */
-  systemCas?: readonly string[];
 }
 
 /** The JSON form, documented in docs/FEDERATION.md. */
@@ -34,18 +24,9 @@ export interface ResolveJson {
   error: { step: string; check: string; message: string } | null;
 }
 
-async function configFor(opts: ResolveOptions): Promise<Config> {
-  const config = opts.config ? await loadConfig(opts.config, { checkFiles: false }) : defaultConfig({ baseDir: process.cwd() });
-  if (opts.caFiles && opts.caFiles.length > 0) config.federationCustomCaList = [...config.federationCustomCaList, ...opts.caFiles.map((f) => resolvePath(f))];
-  for (const s of opts.dnsServers ?? []) {
-    if (!isDnsServer(s)) throw new UsageError(`--dns-server: expected an IP address with an optional port ("127.0.0.1:5353", "[::1]:53"), got ${JSON.stringify(s)}`);
-  }
-  return config;
-}
-
 export async function resolveCommand(io: CommandIO, opts: ResolveOptions): Promise<number> {
   if (!opts.name) throw new UsageError('resolve needs a server name: fedpeer resolve NAME [--json] [--dns-server HOST:PORT] [--ca-file PEM] [--config FILE]');
-  const config = await configFor(opts);
+  const config = await outboundConfig(opts);
   const parts = await buildFederationParts({
     config,
     ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),

@@ -9,12 +9,15 @@ import { createKeyPublisher, type KeyPublisher } from '../server/key-document.js
 import { buildApp } from '../server/app.js';
 import { startListeners, type RunningListeners } from '../server/listeners.js';
 import { createCertificateStore, loadCertificate, type CertificateStore } from '../server/certificates.js';
+import { createPeerServices, type PeerServices } from './outbound.js';
 
 export interface RunningServer {
   config: Config;
   listeners: RunningListeners;
   keyPublisher: KeyPublisher;
   certificates?: CertificateStore;
+  /** The outbound side: federation client and remote key store. */
+  peer: PeerServices;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -45,6 +48,8 @@ export async function readCertificates(config: Config): Promise<CertificateStore
 export interface ServeOptions {
   logger: Logger;
   now?: () => number;
+  /** Outbound overrides (tests point these at the private internet). */
+  federation?: { dnsServers?: readonly string[]; systemCas?: readonly string[] };
 }
 
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
@@ -60,12 +65,27 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     now,
   });
   const certificates = await readCertificates(config);
+  const peer = await createPeerServices({
+    config,
+    logger,
+    signingKey: signingKeys[0]!,
+    persistKeys: true,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.federation?.dnsServers ? { dnsServers: opts.federation.dnsServers } : {}),
+    ...(opts.federation?.systemCas ? { systemCas: opts.federation.systemCas } : {}),
+  });
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger }, {
+    buildApp(config, { keyPublisher, logger, remoteKeys: peer.keyStore, now }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
     });
-  const listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}) });
+  let listeners: RunningListeners;
+  try {
+    listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}) });
+  } catch (e) {
+    await peer.close();
+    throw e;
+  }
   if (config.pidFile) await writeFile(config.pidFile, `${process.pid}\n`);
   logger.info({ serverName: config.serverName, keys: signingKeys.map((k) => k.keyId) }, 'fedpeer started');
   return {
@@ -73,8 +93,10 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     listeners,
     keyPublisher,
     ...(certificates ? { certificates } : {}),
+    peer,
     async close(graceMs) {
       await listeners.close(graceMs);
+      await peer.close();
       if (config.pidFile) await rm(config.pidFile, { force: true });
     },
   };

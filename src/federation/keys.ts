@@ -25,7 +25,7 @@ export interface KeyStoreOptions {
   logger: Logger;
   /** Where the cache is persisted (under data_dir); none means memory only. */
   cacheFile?: string;
-  /** A server whose key id is unknown is refetched at most this often (key rotation without hammering). */
+  /** An unknown key id of a cached server causes a refetch at most this often (key rotation without hammering). */
   refetchUnknownKeyAfterMs?: number;
 }
 
@@ -210,10 +210,15 @@ export function createKeyStore(opts: KeyStoreOptions): KeyStore {
       let r = await store.getServerKeys(serverName);
       let key = found(r.keys);
       if (key) return key;
-      // Unknown key id on a cached document: the server may have rotated. Refetch, but not on every request.
-      const last = lastUnknownFetch.get(serverName) ?? -Infinity;
+      // Unknown key id on a cached document: the server may have rotated.
+      // Refetch, but at most once per key id and interval, so requests
+      // naming a bogus key id cannot make us fetch on every request.
+      const throttleKey = `${serverName} ${keyId}`;
+      const last = lastUnknownFetch.get(throttleKey) ?? -Infinity;
       if (r.source === 'cache' && now() - last >= refetchAfter) {
-        lastUnknownFetch.set(serverName, now());
+        lastUnknownFetch.delete(throttleKey);
+        lastUnknownFetch.set(throttleKey, now());
+        if (lastUnknownFetch.size > 10_000) lastUnknownFetch.delete(lastUnknownFetch.keys().next().value!);
         r = await store.getServerKeys(serverName, { fresh: () => false });
         key = found(r.keys);
       }

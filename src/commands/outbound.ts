@@ -1,0 +1,85 @@
+// What every outbound command (resolve, keys, request, check) and `serve`
+// share: the config with the command line's overrides, and the federation
+// client plus key store built from it. The CLI is where server/ and
+// federation/ meet (DESIGN.md: services are handed in).
+import { join, resolve as resolvePath } from 'node:path';
+import type { Logger } from 'pino';
+import { loadConfig, defaultConfig } from '../config/load.js';
+import { isDnsServer } from '../config/net.js';
+import type { Config } from '../config/types.js';
+import { createFederationClient, type FederationClient, type RequestSigner } from '../federation/client.js';
+import { createKeyStore, type KeyStore } from '../federation/keys.js';
+import { buildXMatrixHeader } from '../matrix/signing.js';
+import type { SigningKey } from '../matrix/signing-key.js';
+import { UsageError } from './io.js';
+
+export interface OutboundOptions {
+  config?: string;
+  /** `federation_dns_servers` for this run. */
+  dnsServers?: string[];
+  /** Extra federation_custom_ca_list files. */
+  caFiles?: string[];
+  /** The "system" CA store, for tests. */
+  systemCas?: readonly string[];
+}
+
+export async function outboundConfig(opts: OutboundOptions): Promise<Config> {
+  const config = opts.config ? await loadConfig(opts.config, { checkFiles: false }) : defaultConfig({ baseDir: process.cwd() });
+  if (opts.caFiles && opts.caFiles.length > 0) config.federationCustomCaList = [...config.federationCustomCaList, ...opts.caFiles.map((f) => resolvePath(f))];
+  for (const s of opts.dnsServers ?? []) {
+    if (!isDnsServer(s)) throw new UsageError(`--dns-server: expected an IP address with an optional port ("127.0.0.1:5353", "[::1]:53"), got ${JSON.stringify(s)}`);
+  }
+  return config;
+}
+
+/** Signs every outbound request as `origin` with the first signing key (X-Matrix). */
+export function xMatrixSigner(origin: string, key: SigningKey): RequestSigner {
+  return (input) => buildXMatrixHeader({ ...input, origin }, key);
+}
+
+export interface PeerServices {
+  client: FederationClient;
+  keyStore: KeyStore;
+  close(): Promise<void>;
+}
+
+const KEY_DOCUMENT_MAX_BYTES = 1024 * 1024;
+
+export async function createPeerServices(opts: {
+  config: Config;
+  logger: Logger;
+  signingKey?: SigningKey;
+  dnsServers?: readonly string[];
+  systemCas?: readonly string[];
+  now?: () => number;
+  /** Persist the key cache under data_dir (serve does; one-shot commands do not). */
+  persistKeys?: boolean;
+}): Promise<PeerServices> {
+  const { config } = opts;
+  const client = await createFederationClient({
+    config,
+    ...(opts.signingKey ? { sign: xMatrixSigner(config.serverName, opts.signingKey) } : {}),
+    ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
+    ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const keyStore = createKeyStore({
+    fetchers: {
+      direct: async (server) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES })).body,
+      notary: async (notary, body) =>
+        (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: 10 * KEY_DOCUMENT_MAX_BYTES })).body,
+    },
+    trustedKeyServers: config.trustedKeyServers,
+    logger: opts.logger,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.persistKeys ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
+  });
+  return {
+    client,
+    keyStore,
+    async close() {
+      await keyStore.close();
+      client.close();
+    },
+  };
+}
