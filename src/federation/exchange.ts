@@ -227,3 +227,30 @@ export function createTransport(opts: TransportOptions): Transport {
     },
   };
 }
+
+/**
+ * One request to the first of `targets` that answers, as every connection
+ * goes: only an unreachable (or blocked) address moves on to the next; a
+ * refused certificate or a failed request ends it. Bounded by `deadline`
+ * (performance.now() time). Throws the first error, or a timeout.
+ */
+export async function exchangeFirstReachable(
+  transport: Transport,
+  targets: readonly Target[],
+  req: Omit<ExchangeRequest, 'timeoutMs'>,
+  deadline: number,
+): Promise<ExchangeResponse> {
+  let firstError: FederationError | undefined;
+  for (const target of targets) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    try {
+      return await transport.exchange(target, { ...req, timeoutMs: left });
+    } catch (e) {
+      const err = e as FederationError;
+      firstError ??= err;
+      if (err.step !== 'connect' && err.step !== 'blocklist') break;
+    }
+  }
+  throw firstError ?? new FederationError('request', 'timeout', `no response before the deadline from ${targets.map((t) => hostPort(t.address, t.port)).join(', ') || 'no address'}`);
+}

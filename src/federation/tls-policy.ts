@@ -44,6 +44,13 @@ export interface ConnectionTrust {
 
 export interface TlsPolicy {
   forConnection(tlsName: string, address: string): ConnectionTrust;
+  /**
+   * For `fedpeer check`: options that validate the chain against the trusted
+   * CAs whatever the whitelist says, but never reject, so the caller can
+   * report why a certificate is refused (socket.authorized/authorizationError)
+   * and judge the name itself.
+   */
+  diagnosticOptions(tlsName: string): tls.ConnectionOptions;
   /** For `fedpeer resolve`: what is trusted, in words. */
   describe(): string;
 }
@@ -148,6 +155,11 @@ function compileWhitelist(entries: readonly string[]): CompiledWhitelist {
   };
 }
 
+/** SNI names the certificate expected, except that IP addresses are never sent as SNI (RFC 6066). */
+function sniFor(tlsName: string): string {
+  return isIP(tlsName) === 0 ? tlsName : '';
+}
+
 export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
   const minVersion = VERSIONS[opts.minVersion];
   const system = opts.systemCas ?? (opts.customCas.length > 0 && opts.customCaMode === 'replace' ? [] : systemCaCertificates());
@@ -158,8 +170,7 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
 
   return {
     forConnection(tlsName, address) {
-      // SNI names the certificate expected, except that IP addresses are never sent as SNI (RFC 6066).
-      const servername = isIP(tlsName) === 0 ? tlsName : '';
+      const servername = sniFor(tlsName);
       const exemptBy = !opts.verify ? 'federation_verify_certificates: false' : whitelist.match(tlsName, address);
       if (exemptBy !== undefined) {
         return {
@@ -178,6 +189,9 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
           checkServerIdentity: (_host, cert) => tls.checkServerIdentity(tlsName, cert),
         },
       };
+    },
+    diagnosticOptions(tlsName) {
+      return { servername: sniFor(tlsName), secureContext: verifyContext, rejectUnauthorized: false };
     },
     describe() {
       if (!opts.verify) return 'certificates not verified (federation_verify_certificates: false)';

@@ -18,7 +18,7 @@ import { isIP } from 'node:net';
 import { parseServerName } from '../matrix/server-name.js';
 import type { DnsResolver } from './dns.js';
 import { FederationError } from './errors.js';
-import type { Target, Transport } from './exchange.js';
+import { exchangeFirstReachable, type Target, type Transport } from './exchange.js';
 
 export const WELL_KNOWN_MAX_BYTES = 50 * 1024;
 export const WELL_KNOWN_MAX_REDIRECTS = 20;
@@ -45,6 +45,38 @@ export interface WellKnownResult {
   detail: string;
   /** Set when no valid answer: which check failed. */
   check?: string;
+  /** What the fetch saw, when there was one (not a cache hit): for `fedpeer check`. */
+  fetch?: WellKnownFetch;
+}
+
+/** One response of a fetch: a redirect or the last answer. */
+export interface WellKnownResponse {
+  url: string;
+  status: number;
+  /** The Location header of a redirect. */
+  location?: string;
+}
+
+/** The facts of one fetch, structured, for diagnosis. */
+export interface WellKnownFetch {
+  /** Every response in order: redirects first, then the last one. */
+  responses: WellKnownResponse[];
+  /** The body of the 200 answer as text (its first 4 KiB), when one came. */
+  body?: string;
+  /** The lifetime Cache-Control/Expires asked for (ms, before clamping); absent when they say nothing. */
+  headerPeriodMs?: number;
+  /** How long this answer, or this failure, is cached (ms). */
+  cachedForMs: number;
+  /** Why there is no valid answer. */
+  error?: string;
+}
+
+/** What a fetch saw so far: lines for the step's detail, and the structured responses. */
+interface Trail {
+  lines: string[];
+  responses: WellKnownResponse[];
+  body?: string;
+  headerPeriodMs?: number;
 }
 
 export interface WellKnownResolver {
@@ -63,6 +95,16 @@ export interface WellKnownOptions {
   connectTimeoutMs?: number;
   userAgent?: string;
   maxEntries?: number;
+}
+
+/** The addresses to dial for an https URL, IP literals as they are. */
+export async function targetsForUrl(dns: DnsResolver, url: URL): Promise<Target[]> {
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? 443 : Number(url.port);
+  const base = { port, host: url.host, tls_name: hostname };
+  if (isIP(hostname) !== 0) return [{ ...base, address: hostname }];
+  const found = await dns.addresses(hostname);
+  return found.addresses.map((a) => ({ ...base, address: a.address }));
 }
 
 /** A failed fetch. Temporary failures keep a cached answer and are retried for names that had one. */
@@ -143,58 +185,35 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
     if (map.size > maxEntries) map.delete(map.keys().next().value as K);
   }
 
-  /** The addresses for one URL, IP literals as they are. */
-  async function targetsFor(url: URL): Promise<Target[]> {
-    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? 443 : Number(url.port);
-    const base = { port, host: url.host, tls_name: hostname };
-    if (isIP(hostname) !== 0) return [{ ...base, address: hostname }];
-    const found = await opts.dns.addresses(hostname);
-    return found.addresses.map((a) => ({ ...base, address: a.address }));
-  }
-
   /** One attempt: the GET and its redirects. Returns the final 200's body and headers. */
-  async function fetchOnce(hostname: string, trail: string[], deadline: number): Promise<{ body: Buffer; rawHeaders: string[] }> {
+  async function fetchOnce(hostname: string, trail: Trail, deadline: number): Promise<{ body: Buffer; rawHeaders: string[] }> {
     let url = new URL(`https://${hostname}/.well-known/matrix/server`);
     const seen = new Set<string>();
     for (let redirects = 0; ; redirects++) {
       seen.add(url.href);
       let targets: Target[];
       try {
-        targets = await targetsFor(url);
+        targets = await targetsForUrl(opts.dns, url);
       } catch (e) {
         throw new FetchFailure(true, 'dns', `${url.host}: address lookup failed: ${(e as Error).message}`);
       }
       if (targets.length === 0) throw new FetchFailure(true, 'dns', `${url.host}: no A or AAAA records`);
       let response;
-      let firstError: FederationError | undefined;
-      for (const target of targets) {
-        const left = deadline - performance.now();
-        if (left <= 0) break;
-        try {
-          response = await opts.transport.exchange(target, {
-            method: 'GET',
-            path: `${url.pathname}${url.search}`,
-            headers: { 'user-agent': opts.userAgent ?? 'fedpeer' },
-            timeoutMs: left,
-            connectTimeoutMs,
-            maxBytes: WELL_KNOWN_MAX_BYTES,
-          });
-          break;
-        } catch (e) {
-          const err = e as FederationError;
-          firstError ??= err;
-          // Like any connection: the next address only when this one could not be reached.
-          if (err.step !== 'connect' && err.step !== 'blocklist') break;
-        }
-      }
-      if (response === undefined) {
-        const err = firstError ?? new FederationError('request', 'timeout', `no response within ${timeoutMs} ms`);
+      try {
+        response = await exchangeFirstReachable(
+          opts.transport,
+          targets,
+          { method: 'GET', path: `${url.pathname}${url.search}`, headers: { 'user-agent': opts.userAgent ?? 'fedpeer' }, connectTimeoutMs, maxBytes: WELL_KNOWN_MAX_BYTES },
+          deadline,
+        );
+      } catch (e) {
+        const err = e as FederationError;
         // An oversized body is temporary, as in Synapse, but not worth retrying.
         throw new FetchFailure(true, err.check === 'max-bytes' ? 'max-bytes' : `${err.step}:${err.check}`, `${url.href}: ${err.message}`, err.check !== 'max-bytes');
       }
-      trail.push(`${url.href} -> ${response.status}`);
+      trail.lines.push(`${url.href} -> ${response.status}`);
       const location = response.headers.location;
+      trail.responses.push({ url: url.href, status: response.status, ...(location !== undefined ? { location } : {}) });
       if ([301, 302, 303, 307, 308].includes(response.status) && location !== undefined) {
         if (redirects >= WELL_KNOWN_MAX_REDIRECTS) throw new FetchFailure(true, 'redirects', `more than ${WELL_KNOWN_MAX_REDIRECTS} redirects`);
         let next: URL;
@@ -215,7 +234,7 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
   }
 
   /** Fetch and validate, retrying temporary failures for names that recently had a valid answer. */
-  async function fetchValid(hostname: string, key: string, trail: string[]): Promise<{ server: string; periodMs: number; fromHeaders: boolean }> {
+  async function fetchValid(hostname: string, key: string, trail: Trail): Promise<{ server: string; periodMs: number; fromHeaders: boolean }> {
     const attempts = (hadValid.get(key) ?? 0) > now() ? WELL_KNOWN_PERIODS.retryAttempts : 1;
     let response: { body: Buffer; rawHeaders: string[] } | undefined;
     for (let attempt = 1; response === undefined; attempt++) {
@@ -224,10 +243,11 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
         response = await fetchOnce(hostname, trail, performance.now() + timeoutMs);
       } catch (e) {
         if (!(e instanceof FetchFailure) || !e.retry || attempt >= attempts) throw e;
-        trail.push(`attempt ${attempt} failed (${e.message}); retrying`);
+        trail.lines.push(`attempt ${attempt} failed (${e.message}); retrying`);
         await sleep(WELL_KNOWN_PERIODS.retryDelay);
       }
     }
+    trail.body = response.body.subarray(0, 4096).toString('utf8');
     let parsed: unknown;
     try {
       parsed = JSON.parse(response.body.toString('utf8'));
@@ -243,20 +263,23 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
       throw new FetchFailure(false, 'm.server', `"m.server" ${(e as Error).message}`);
     }
     const fromHeaders = cachePeriodFromHeaders(response.rawHeaders, now());
+    if (fromHeaders !== undefined) trail.headerPeriodMs = fromHeaders;
     const periodMs = fromHeaders === undefined ? WELL_KNOWN_PERIODS.default * jitter() : clamp(fromHeaders);
     return { server, periodMs, fromHeaders: fromHeaders !== undefined };
   }
 
   async function refresh(hostname: string, key: string, previous: Entry | undefined): Promise<WellKnownResult> {
-    const trail: string[] = [];
+    const trail: Trail = { lines: [], responses: [] };
     let entry: Entry;
+    let error: string | undefined;
     try {
       const { server, periodMs, fromHeaders } = await fetchValid(hostname, key, trail);
-      entry = { server, expiresAt: now() + periodMs, ttl: periodMs, detail: `${trail.join(', ')}; m.server ${JSON.stringify(server)}; cached ${human(periodMs)}${fromHeaders ? ' (from headers)' : ''}` };
+      entry = { server, expiresAt: now() + periodMs, ttl: periodMs, detail: `${trail.lines.join(', ')}; m.server ${JSON.stringify(server)}; cached ${human(periodMs)}${fromHeaders ? ' (from headers)' : ''}` };
       bounded(hadValid, key, now() + periodMs + WELL_KNOWN_PERIODS.rememberHadValid);
     } catch (e) {
       if (!(e instanceof FetchFailure)) throw e;
-      const how = [...trail, e.message].join(', ');
+      error = e.message;
+      const how = [...trail.lines, e.message].join(', ');
       if (previous?.server && e.temporary) {
         // Nothing is cached: the next lookup tries again while the old answer lasts.
         return { server: previous.server, cached: true, detail: `refetch failed temporarily (${how}); keeping cached m.server ${JSON.stringify(previous.server)}` };
@@ -266,7 +289,11 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
       entry = { server: null, expiresAt: now() + periodMs, ttl: periodMs, check: e.check, detail: `${how}; failure cached ${human(periodMs)}` };
     }
     bounded(cache, key, entry);
-    const result: WellKnownResult = { server: entry.server, cached: false, detail: entry.detail };
+    const fetch: WellKnownFetch = { responses: trail.responses, cachedForMs: entry.ttl };
+    if (trail.body !== undefined) fetch.body = trail.body;
+    if (trail.headerPeriodMs !== undefined) fetch.headerPeriodMs = trail.headerPeriodMs;
+    if (error !== undefined) fetch.error = error;
+    const result: WellKnownResult = { server: entry.server, cached: false, detail: entry.detail, fetch };
     if (entry.check !== undefined) result.check = entry.check;
     return result;
   }
