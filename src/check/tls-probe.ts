@@ -1,0 +1,151 @@
+// The TCP connect and TLS handshake of `fedpeer check`, done with node:tls
+// directly: the federation transport refuses a bad certificate before
+// anything can be learned about it, while a diagnosis has to say why. So the
+// handshake never rejects (`rejectUnauthorized: false`); the chain is judged
+// by OpenSSL against the trust policy's own CA set (the same secure context
+// outbound connections use), and the name by `tls.checkServerIdentity`
+// against tls_name, as the policy would.
+//
+// The address dialled is the resolved one, checked against the blocklist by
+// the caller: no DNS lookup happens here.
+import { X509Certificate } from 'node:crypto';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { tlsCheckOf, type Target } from '../federation/exchange.js';
+import type { TlsPolicy } from '../federation/tls-policy.js';
+import type { CertificateReport, TargetReport, TlsReport } from './types.js';
+
+export interface TlsProbeOptions {
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  /** Wall clock for days_left. */
+  now: number;
+}
+
+export type TlsProbeResult = Pick<TargetReport, 'tcp' | 'tls'>;
+
+const MAX_CHAIN = 10;
+const DAY = 24 * 3600_000;
+
+/**
+ * The embedded SCT list extension (RFC 6962 section 3.3), OID
+ * 1.3.6.1.4.1.11129.2.4.2, as it appears in DER: tag 06, length 0A, then the
+ * arcs base-128 encoded (1.3 -> 2B, 11129 -> D6 79). Searching the
+ * certificate's bytes for it is enough: the encoded OID only occurs in an
+ * extension's extnID, and parsing the extension list would add an ASN.1
+ * decoder for one yes/no answer.
+ */
+const SCT_LIST_OID = Buffer.from([0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02]);
+
+export function hasEmbeddedScts(der: Buffer): boolean {
+  return der.includes(SCT_LIST_OID);
+}
+
+/** One certificate, as the report shows it. */
+export function describeCertificate(der: Buffer, now: number): CertificateReport {
+  const x = new X509Certificate(der);
+  const notAfter = new Date(x.validTo);
+  return {
+    subject: x.subject.split('\n').join(', '),
+    issuer: x.issuer.split('\n').join(', '),
+    subject_alt_names: x.subjectAltName ? x.subjectAltName.split(', ') : [],
+    not_before: new Date(x.validFrom).toISOString(),
+    not_after: notAfter.toISOString(),
+    days_left: Math.floor(((notAfter.getTime() - now) / DAY) * 10) / 10,
+    sha256: x.fingerprint256,
+    serial: x.serialNumber,
+    sct: hasEmbeddedScts(der),
+  };
+}
+
+/** The peer's chain, leaf first, as far as node links it (sent certificates, then the trust store's issuer). */
+function chainOf(socket: TLSSocket, now: number): CertificateReport[] {
+  const out: CertificateReport[] = [];
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (cert?.raw && out.length < MAX_CHAIN && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    out.push(describeCertificate(cert.raw, now));
+    // A self-signed root is its own issuer; the seen set ends the walk there.
+    cert = cert.issuerCertificate;
+  }
+  return out;
+}
+
+function failedTls(check: string, error: string, trust: { verification: TlsReport['verification']; exempt_by: string | null }): TlsReport {
+  return {
+    ok: false,
+    protocol: null,
+    cipher: null,
+    chain: [],
+    trusted: false,
+    trust_error: null,
+    name_valid: false,
+    name_error: null,
+    ...trust,
+    accepted: false,
+    check,
+    error,
+  };
+}
+
+/** TCP connect, then the TLS handshake with tls_name as SNI; each step bounded. */
+export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOptions): Promise<TlsProbeResult> {
+  const connection = policy.forConnection(target.tls_name, target.address);
+  const trust = { verification: connection.verify ? ('strict' as const) : ('exempt' as const), exempt_by: connection.exemptBy ?? null };
+  return new Promise<TlsProbeResult>((resolve) => {
+    const started = performance.now();
+    let settled = false;
+    let tcpMs: number | null = null;
+    let tlsSocket: TLSSocket | undefined;
+    const raw: Socket = tcpConnect({ host: target.address, port: target.port });
+    const finish = (result: TlsProbeResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      tlsSocket?.destroy();
+      raw.destroy();
+      resolve(result);
+    };
+    let timer = setTimeout(() => finish({ tcp: { ok: false, ms: null, error: `no TCP connection within ${opts.connectTimeoutMs} ms` }, tls: null }), opts.connectTimeoutMs);
+    raw.once('error', (e: NodeJS.ErrnoException) => {
+      if (tcpMs === null) finish({ tcp: { ok: false, ms: null, error: `${e.code ?? 'error'}: ${e.message}` }, tls: null });
+    });
+    raw.once('connect', () => {
+      tcpMs = Math.round(performance.now() - started);
+      const tcp = { ok: true, ms: tcpMs, error: null };
+      clearTimeout(timer);
+      timer = setTimeout(() => finish({ tcp, tls: failedTls('timeout', `no TLS handshake within ${opts.handshakeTimeoutMs} ms`, trust) }), opts.handshakeTimeoutMs);
+      // The name is judged below, so node's own identity check is switched off;
+      // socket.authorized then reflects the chain alone.
+      const socket = tlsConnect({ socket: raw, ...policy.diagnosticOptions(target.tls_name), checkServerIdentity: () => undefined });
+      tlsSocket = socket;
+      socket.once('error', (e: NodeJS.ErrnoException) => finish({ tcp, tls: failedTls(tlsCheckOf(e.code, e.message), `${e.code ?? 'error'}: ${e.message}`, trust) }));
+      socket.once('secureConnect', () => {
+        const chain = chainOf(socket, opts.now);
+        const peer = socket.getPeerCertificate();
+        const nameError = peer.raw ? checkServerIdentity(target.tls_name, peer) : new Error('the server sent no certificate');
+        const trusted = socket.authorized;
+        const nameValid = nameError === undefined;
+        const authorizationError = socket.authorizationError as unknown;
+        finish({
+          tcp,
+          tls: {
+            ok: true,
+            protocol: socket.getProtocol() ?? null,
+            cipher: socket.getCipher()?.name ?? null,
+            chain,
+            trusted,
+            trust_error: trusted ? null : authorizationError instanceof Error ? ((authorizationError as NodeJS.ErrnoException).code ?? authorizationError.message) : String(authorizationError ?? 'not trusted'),
+            name_valid: nameValid,
+            name_error: nameError?.message ?? null,
+            ...trust,
+            accepted: !connection.verify || (trusted && nameValid),
+            check: null,
+            error: null,
+          },
+        });
+      });
+    });
+  });
+}
