@@ -30,6 +30,13 @@ Commands:
         federation_dns_servers; --ca-file (repeatable) adds to
         federation_custom_ca_list; --json prints {targets, steps, ...}
         (docs/FEDERATION.md). Exit 1 when resolution fails.
+  check NAME [--json] [--config FILE] [--dns-server HOST:PORT] [--ca-file PEM]
+        Diagnose federation with NAME using this server's resolver and trust
+        settings: the well-known, both SRV records, every target's TCP
+        connect, TLS handshake and certificate chain (the name it must carry,
+        and why), the version and key endpoints, the client well-known. Prints
+        the verdict, then each finding with its fix, then the details; --json
+        prints the report (docs/CHECK.md). Exit 0 only when federation works.
   keys NAME [--notary NAME] [--json] [--config FILE] [--dns-server HOST:PORT] [--ca-file PEM]
         Fetch a server's key document (directly, or through --notary), run
         every check (server_name, Ed25519 keys, valid_until_ts, signatures)
@@ -129,6 +136,17 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
         const { resolveCommand } = await import('./commands/resolve.js');
         const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
         return await resolveCommand(io, {
+          ...(positionals[1] ? { name: positionals[1] } : {}),
+          json: values.json === true,
+          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
+          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
+          ...(str('config') ? { config: str('config')! } : {}),
+        });
+      }
+      case 'check': {
+        const { checkCommand } = await import('./commands/check.js');
+        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
+        return await checkCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           json: values.json === true,
           ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),

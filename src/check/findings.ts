@@ -145,6 +145,8 @@ function wellKnownFindings(f: CheckFacts, host: string, out: FindingList): void 
   }
   // No address, or nothing listening on 443: the usual state of a domain that does not delegate.
   if (wk.check === 'dns' || (wk.check?.startsWith('connect:') && wk.check !== 'connect:timeout')) return;
+  // ADDRESS_BLOCKED says it already.
+  if (wk.check?.startsWith('blocklist:') && f.resolution.error?.step === 'blocklist') return;
   const tls = wk.check?.startsWith('tls:');
   out.add({
     code: 'WELL_KNOWN_UNREACHABLE',
