@@ -71,13 +71,14 @@ function resolutionFindings(f: CheckFacts, host: string, out: FindingList): void
   if (f.resolution.route === 'srv-legacy') {
     const legacy = f.srv.find((s) => s.service === '_matrix._tcp');
     const name = legacy?.name ?? `_matrix._tcp.${host}`;
-    const records = (legacy?.records ?? []).map((r) => `${name.replace('_matrix._tcp', '_matrix-fed._tcp')}. SRV ${r.priority} ${r.weight} ${r.port} ${r.target}.`);
+    const fed = name.replace('_matrix._tcp', '_matrix-fed._tcp');
+    const records = (legacy?.records ?? []).map((r) => `"${fed}. IN SRV ${r.priority} ${r.weight} ${r.port} ${r.target}."`);
     out.add({
       code: 'DEPRECATED_MATRIX_SRV',
       severity: 'warning',
       title: `Found through the deprecated ${name} SRV record`,
       explanation: `Servers found ${delegated ?? f.server_name} through ${name}. Since Matrix 1.8 servers look up _matrix-fed._tcp first; support for _matrix._tcp is deprecated and will be removed.`,
-      fix: `Publish the same records as _matrix-fed._tcp: ${records.join(' ') || name.replace('_matrix._tcp', '_matrix-fed._tcp')}. Keep ${name} meanwhile for older servers.`,
+      fix: `Publish the same records as ${fed}${records.length > 0 ? ` (${records.join(', ')})` : ''}, and keep ${name} meanwhile for older servers.`,
     });
   }
 }

@@ -91,7 +91,9 @@ export function renderText(r: CheckReport): string {
     for (const x of wk.responses) lines.push(`  ${x.url} -> ${x.status}${x.location ? ` (Location: ${x.location})` : ''}`);
     if (wk.m_server) lines.push(`  m.server ${wk.m_server}`);
     if (wk.body !== null && wk.outcome !== 'found') lines.push(`  body: ${JSON.stringify(wk.body.slice(0, 200))}`);
-    if (wk.cache_seconds !== null) lines.push(`  cached ${wk.cache_seconds} s${wk.header_cache_seconds !== null ? ` (headers asked for ${wk.header_cache_seconds} s)` : ''}`);
+    if (wk.cache_seconds !== null) {
+      lines.push(`  ${wk.outcome === 'found' ? 'cached' : 'failure cached'} ${wk.cache_seconds} s${wk.header_cache_seconds !== null ? ` (headers asked for ${wk.header_cache_seconds} s)` : ''}`);
+    }
     if (wk.error) lines.push(...wrap(`error: ${wk.error}`, '  '));
   }
   if (r.srv.length > 0) {

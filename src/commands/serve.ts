@@ -10,6 +10,8 @@ import { buildApp } from '../server/app.js';
 import { startListeners, type RunningListeners } from '../server/listeners.js';
 import { createCertificateStore, loadCertificate, type CertificateStore } from '../server/certificates.js';
 import { createPeerServices, type PeerServices } from './outbound.js';
+import { createCheckPageService } from '../check/page.js';
+import { CHECK_PAGE_PATH } from '../server/routes/check-page.js';
 
 export interface RunningServer {
   config: Config;
@@ -65,17 +67,16 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     now,
   });
   const certificates = await readCertificates(config);
-  const peer = await createPeerServices({
-    config,
-    logger,
-    signingKey: signingKeys[0]!,
-    persistKeys: true,
+  // The same DNS servers, CAs and clock for the outbound client and the check page.
+  const outbound = {
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.federation?.dnsServers ? { dnsServers: opts.federation.dnsServers } : {}),
     ...(opts.federation?.systemCas ? { systemCas: opts.federation.systemCas } : {}),
-  });
+  };
+  const checkPage = config.checkPage.enabled ? await createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
+  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, persistKeys: true, ...outbound });
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, remoteKeys: peer.keyStore, now }, {
+    buildApp(config, { keyPublisher, logger, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
     });

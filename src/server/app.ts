@@ -13,6 +13,7 @@ import { registerProfileRoute } from './routes/profile.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
 import { notJson } from '../matrix/errors.js';
 import { createRateLimiter, rateLimitHook } from './rate-limit.js';
+import { registerCheckPage, type CheckPageService } from './routes/check-page.js';
 
 export interface AppServices {
   keyPublisher: KeyPublisher;
@@ -23,6 +24,8 @@ export interface AppServices {
    * origin keys in it. Without it those routes are not offered.
    */
   remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup };
+  /** The federation check, handed in by the CLI when check_page is enabled; without it there is no page. */
+  checkPage?: CheckPageService;
   now?: () => number;
 }
 
@@ -84,6 +87,13 @@ export async function buildApp(config: Config, services: AppServices, options: A
       const auth = xMatrixAuth({ serverName: config.serverName, lookupKey: services.remoteKeys.lookupVerifyKey, domainWhitelist: config.federationDomainWhitelist });
       registerProfileRoute(app, { serverName: config.serverName, users: config.testUsers, auth });
     }
+  }
+  // The check page is for people (like the client resource) and federation admins.
+  if (config.checkPage.enabled && services.checkPage && (options.resources.has('client') || options.resources.has('federation'))) {
+    // Each check makes several outbound connections: a tenth of the general rate.
+    const { perSecond, burst } = config.limits.rateLimit;
+    const limiter = createRateLimiter({ perSecond: perSecond / 10, burst: Math.max(1, Math.floor(burst / 10)), now });
+    registerCheckPage(app, { service: services.checkPage, limiter });
   }
   await app.ready();
   return app;

@@ -1,0 +1,41 @@
+// The check page's service, handed to the server by `fedpeer serve`
+// (server/ does not import check/ or federation/, DESIGN.md): it runs checks
+// with the serving config's resolver, trust policy and blocklist, caches
+// each name's report for a minute, and renders the HTML.
+import type { Config } from '../config/types.js';
+import { tlsPolicyFromConfig } from '../federation/tls-policy.js';
+import { renderHtmlForm, renderHtmlReport } from './report-html.js';
+import { cachedChecker, runCheck, type CheckOptions } from './run.js';
+import type { CheckReport } from './types.js';
+
+export interface CheckPageService {
+  /** The form, optionally with the name given and why it is not valid. */
+  form(opts?: { value?: string; error?: string }): string;
+  /** The report of `serverName` (cached for a minute), as a page and as the JSON form. */
+  report(serverName: string): Promise<{ html: string; json: CheckReport }>;
+}
+
+export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPolicy'> {
+  config: Config;
+  /** The path the page is served at, for the form's action. */
+  path: string;
+  /** Cache lifetime per name; default one minute. */
+  ttlMs?: number;
+}
+
+export async function createCheckPageService(opts: CheckPageOptions): Promise<CheckPageService> {
+  const { config, path, ttlMs, ...probe } = opts;
+  // Built once: reading the CA files and building the secure context is the costly part.
+  const tlsPolicy = await tlsPolicyFromConfig(config, probe.systemCas ? { systemCas: probe.systemCas } : {});
+  const checker = cachedChecker((name) => runCheck(name, { ...probe, config, tlsPolicy }), {
+    ...(ttlMs !== undefined ? { ttlMs } : {}),
+    ...(probe.now ? { now: probe.now } : {}),
+  });
+  return {
+    form: (o = {}) => renderHtmlForm({ action: path, ...o }),
+    async report(serverName) {
+      const json = await checker.check(serverName);
+      return { json, html: renderHtmlReport(json, { action: path }) };
+    },
+  };
+}
