@@ -225,7 +225,7 @@ ${wk ? h`<section id="well-known">
 <tr><th>URL</th><td class="mono">${wk.url}</td></tr>
 <tr><th>Outcome</th><td>${wk.outcome}${wk.m_server ? h`: m.server <strong>${wk.m_server}</strong>` : ''}</td></tr>
 ${wk.responses.map((x) => h`<tr><th>Response</th><td class="mono">${x.url} → ${x.status}${x.location ? ` (Location: ${x.location})` : ''}</td></tr>`)}
-${wk.cache_seconds !== null ? h`<tr><th>Cached for</th><td>${wk.cache_seconds} s${wk.header_cache_seconds !== null ? ` (headers asked for ${wk.header_cache_seconds} s)` : ''}</td></tr>` : ''}
+${wk.cache_seconds !== null ? h`<tr><th>${wk.outcome === 'found' ? 'Cached for' : 'Failure cached for'}</th><td>${wk.cache_seconds} s${wk.header_cache_seconds !== null ? ` (headers asked for ${wk.header_cache_seconds} s)` : ''}</td></tr>` : ''}
 ${wk.error ? h`<tr><th>Error</th><td>${wk.error}</td></tr>` : ''}
 ${wk.body !== null ? h`<tr><th>Body</th><td><pre>${wk.body}</pre></td></tr>` : ''}
 </table>
@@ -255,14 +255,17 @@ ${c.base_url_check ? h`<tr><th>Reachable</th><td>${yesNo(c.base_url_check.ok, `y
 }
 
 export function renderHtmlReport(r: CheckReport, opts: PageOptions): string {
-  const count = (s: Severity) => r.findings.filter((f) => f.severity === s).length;
+  const count = (s: Severity, one: string, many: string) => {
+    const n = r.findings.filter((f) => f.severity === s).length;
+    return `${n} ${n === 1 ? one : many}`;
+  };
   const json = `${opts.action}?server_name=${encodeURIComponent(r.server_name)}&format=json`;
   const body = h`${form(opts.action, r.server_name)}
 <main>
 <section class="verdict ${r.federation_ok ? 'ok' : 'fail'}" id="verdict">
 <h2>${r.federation_ok ? 'OK' : 'FAIL'}: ${r.server_name}</h2>
 <p>${r.verdict}</p>
-<p>${count('error')} errors · ${count('warning')} warnings · ${count('info')} notes · checked ${r.checked_at} in ${r.duration_ms} ms · <a href="${json}">JSON</a></p>
+<p>${count('error', 'error', 'errors')} · ${count('warning', 'warning', 'warnings')} · ${count('info', 'note', 'notes')} · checked ${r.checked_at} in ${r.duration_ms} ms · <a href="${json}">JSON</a></p>
 </section>
 <section id="findings">
 <h2>Findings</h2>
