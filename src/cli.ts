@@ -106,6 +106,13 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   }
   const command = positionals[0] ?? (values.version ? 'version' : 'help');
   const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
+  // --config, --dns-server and --ca-file, shared by the commands that federate (resolve, check, keys, request).
+  const outbound = () => ({
+    ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
+    ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
+    ...(str('config') ? { config: str('config')! } : {}),
+  });
   try {
     switch (command) {
       case 'help':
@@ -134,41 +141,31 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       }
       case 'resolve': {
         const { resolveCommand } = await import('./commands/resolve.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
         return await resolveCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           json: values.json === true,
-          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
-          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
-          ...(str('config') ? { config: str('config')! } : {}),
+          ...outbound(),
         });
       }
       case 'check': {
         const { checkCommand } = await import('./commands/check.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
         return await checkCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           json: values.json === true,
-          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
-          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
-          ...(str('config') ? { config: str('config')! } : {}),
+          ...outbound(),
         });
       }
       case 'keys': {
         const { keysCommand } = await import('./commands/keys.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as unknown as string[]) : undefined);
         return await keysCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           ...(str('notary') ? { notary: str('notary')! } : {}),
           json: values.json === true,
-          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
-          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
-          ...(str('config') ? { config: str('config')! } : {}),
+          ...outbound(),
         });
       }
       case 'request': {
         const { requestCommand } = await import('./commands/request.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as unknown as string[]) : undefined);
         return await requestCommand(io, {
           ...(positionals[1] ? { destination: positionals[1] } : {}),
           ...(positionals[2] ? { path: positionals[2] } : {}),
@@ -176,9 +173,7 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           ...(str('data') !== undefined ? { data: str('data')! } : {}),
           verbose: values.verbose === true,
           unsigned: values.unsigned === true,
-          ...(list('dns-server') ? { dnsServers: list('dns-server')! } : {}),
-          ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
-          ...(str('config') ? { config: str('config')! } : {}),
+          ...outbound(),
         });
       }
       case 'canonical-json': {
