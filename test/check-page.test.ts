@@ -186,7 +186,7 @@ t.test('JSON form, the one-minute cache, the blocklist', async (t) => {
   const report = JSON.parse(first.body) as CheckReport;
   t.match(report, { server_name: 'good.test', federation_ok: true, resolution: { route: 'srv' } });
   const queries = dns.queries('_matrix-fed._tcp.good.test');
-  const again = JSON.parse((await get(q('GOOD.test', true), from)).body) as CheckReport;
+  const again = JSON.parse((await get(q('good.test', true), from)).body) as CheckReport;
   t.equal(again.checked_at, report.checked_at, 'the same report within the minute');
   t.equal(dns.queries('_matrix-fed._tcp.good.test'), queries, 'no new lookups');
 

@@ -240,7 +240,7 @@ t.test('the per-name cache: a minute, shared runs, bounded, failures not kept', 
     return buildReport(facts({ server_name: name }));
   };
   const c = cachedChecker(run, { ttlMs: 60_000, maxEntries: 2, now: () => clock });
-  const [a, b] = await Promise.all([c.check('a.test'), c.check('A.TEST')]);
+  const [a, b] = await Promise.all([c.check('a.test'), c.check('a.test')]);
   t.equal(a, b);
   t.equal(runs, 1);
   clock = 59_999;
@@ -249,12 +249,13 @@ t.test('the per-name cache: a minute, shared runs, bounded, failures not kept', 
   clock = 60_000;
   await c.check('a.test');
   t.equal(runs, 2, 'rerun after it');
-  await c.check('b.test');
+  t.not(await c.check('A.test'), a, 'names are exact: another case is another name');
   await c.check('c.test');
+  t.equal(runs, 4);
   t.equal(c.size, 2, 'bounded');
   await t.rejects(c.check('boom.test'), /bug/);
   await new Promise((r) => setImmediate(r));
-  t.equal(c.size, 1, 'a run that threw is dropped (and b.test made room for it)');
+  t.equal(c.size, 1, 'a run that threw is dropped (and A.test made room for it)');
   await t.rejects(c.check('boom.test'));
   t.equal(runs, 6, 'and tried again');
 });

@@ -17,7 +17,7 @@ export interface CachedChecker {
 }
 
 /**
- * Reports cached per name (the page makes outbound requests on a visitor's
+ * Reports cached per name, exactly as given (the page makes outbound requests on a visitor's
  * behalf, so repeating a name within the minute costs nothing), at most
  * `maxEntries` names, the oldest dropped first.
  */
@@ -28,7 +28,8 @@ export function cachedChecker(run: (serverName: string) => Promise<CheckReport>,
   const cache = new Map<string, { at: number; report: Promise<CheckReport> }>();
   return {
     check(serverName) {
-      const key = serverName.toLowerCase();
+      // The exact name: server names compare as strings (a key document for example.org is not one for EXAMPLE.org).
+      const key = serverName;
       const hit = cache.get(key);
       if (hit && now() - hit.at < ttlMs) return hit.report;
       const report = run(serverName);

@@ -108,7 +108,8 @@ export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOption
       resolve(result);
     };
     let timer = setTimeout(() => finish({ tcp: { ok: false, ms: null, error: `no TCP connection within ${opts.connectTimeoutMs} ms` }, tls: null }), opts.connectTimeoutMs);
-    raw.once('error', (e: NodeJS.ErrnoException) => {
+    // `on`, not `once`: a socket torn down mid-handshake may report more than one error; the first decides.
+    raw.on('error', (e: NodeJS.ErrnoException) => {
       if (tcpMs === null) finish({ tcp: { ok: false, ms: null, error: `${e.code ?? 'error'}: ${e.message}` }, tls: null });
     });
     raw.once('connect', () => {
@@ -120,7 +121,7 @@ export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOption
       // socket.authorized then reflects the chain alone.
       const socket = tlsConnect({ socket: raw, ...policy.diagnosticOptions(target.tls_name), checkServerIdentity: () => undefined });
       tlsSocket = socket;
-      socket.once('error', (e: NodeJS.ErrnoException) => finish({ tcp, tls: failedTls(tlsCheckOf(e.code, e.message), `${e.code ?? 'error'}: ${e.message}`, trust) }));
+      socket.on('error', (e: NodeJS.ErrnoException) => finish({ tcp, tls: failedTls(tlsCheckOf(e.code, e.message), `${e.code ?? 'error'}: ${e.message}`, trust) }));
       socket.once('secureConnect', () => {
         const chain = chainOf(socket, opts.now);
         const peer = socket.getPeerCertificate();
