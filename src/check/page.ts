@@ -21,13 +21,35 @@ export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPoli
   path: string;
   /** Cache lifetime per name; default one minute. */
   ttlMs?: number;
+  /** Checks running at once (others wait their turn); default 4. */
+  maxConcurrent?: number;
+}
+
+/** Runs at most `limit` calls of `fn` at a time; the others wait in arrival order. */
+export function limitConcurrency<A, R>(limit: number, fn: (arg: A) => Promise<R>): (arg: A) => Promise<R> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (arg) => {
+    // A waiter is handed the finishing call's slot, so no newcomer can slip in between.
+    if (running >= limit) await new Promise<void>((go) => waiting.push(go));
+    else running++;
+    try {
+      return await fn(arg);
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 export async function createCheckPageService(opts: CheckPageOptions): Promise<CheckPageService> {
-  const { config, path, ttlMs, ...probe } = opts;
+  const { config, path, ttlMs, maxConcurrent, ...probe } = opts;
   // Built once: reading the CA files and building the secure context is the costly part.
   const tlsPolicy = await tlsPolicyFromConfig(config, probe.systemCas ? { systemCas: probe.systemCas } : {});
-  const checker = cachedChecker((name) => runCheck(name, { ...probe, config, tlsPolicy }), {
+  // Visitors with many different names must not open connections without bound.
+  const run = limitConcurrency(maxConcurrent ?? 4, (name: string) => runCheck(name, { ...probe, config, tlsPolicy }));
+  const checker = cachedChecker(run, {
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(probe.now ? { now: probe.now } : {}),
   });
