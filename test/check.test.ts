@@ -102,7 +102,6 @@ wellKnown['good-wk.test'] = (req, res) => {
 
 t.test('fine via well-known: federation_ok, exit 0, only information', async (t) => {
   const { code, report, codes } = await check('good-wk.test');
-  if (process.env.SHOW) console.error((await checkText('good-wk.test')).out);
   t.equal(code, 0);
   t.equal(report.federation_ok, true);
   t.match(report.verdict, /^Federation with good-wk\.test works\.$/);
@@ -129,6 +128,17 @@ t.test('fine via well-known: federation_ok, exit 0, only information', async (t)
   t.ok(leaf!.days_left > 28 && leaf!.days_left < 31, 'the test leaf lasts 30 days');
   t.match(root, { subject: /fedpeer test root/ }, 'the chain ends at the trusted root');
   t.match(report.client_well_known, { outcome: 'found', status: 200, cors: '*', base_url: 'https://hs.good-wk.test:8448', base_url_check: { ok: true, status: 404 } });
+
+  const text = await checkText('good-wk.test');
+  t.equal(text.code, 0);
+  t.match(text.out, /^fedpeer check good-wk\.test: OK\nFederation with good-wk\.test works\.\n/);
+  t.match(text.out, /Route: default-port, delegated to hs\.good-wk\.test/);
+  t.match(text.out, /cached 3600 s \(headers asked for 3600 s\)/);
+  t.match(text.out, /TLS {7}TLSv1\.3, \S+; chain trusted; valid for hs\.good-wk\.test; accepted/);
+  t.match(text.out, /version {3}200 fedpeer /);
+  t.match(text.out, /keys {6}ok: ed25519:/);
+  t.match(text.out, /✓ self_signature: signed by ed25519:/);
+  t.match(text.out, /Access-Control-Allow-Origin: \*\n {2}m\.homeserver\.base_url https:\/\/hs\.good-wk\.test:8448\n {2}https:\/\/hs\.good-wk\.test:8448\/_matrix\/client\/versions: reachable \(404\)/);
 });
 
 t.test('fine via _matrix-fed SRV', async (t) => {
@@ -162,7 +172,6 @@ t.test('SRV mix-up: the certificate of the SRV target, not of the server name (t
   t.match(report.findings.find((x) => x.code === 'DEPRECATED_MATRIX_SRV')!.fix, 'Publish the same records as _matrix-fed._tcp.example.test ("_matrix-fed._tcp.example.test. IN SRV 10 5 8448 hs.example.test."), and keep _matrix._tcp.example.test meanwhile');
 
   const text = await checkText('example.test');
-  if (process.env.SHOW) console.error(text.out);
   t.equal(text.code, 1);
   t.match(text.out, /^fedpeer check example\.test: FAIL\nFederation with example\.test fails: The certificate is for the SRV target hs\.example\.test/);
   t.match(text.out, /✗ ERROR {3}CERT_NAME_MISMATCH_SRV {2}at 127\.50\.3\.1:8448/);
