@@ -59,6 +59,13 @@ async function fixture(address: string, serverName: string, certNames: string[])
   return f;
 }
 
+/** A fedpeer for `serverName` at 127.50.c.1:8448, found through an SRV record of `service` naming `target`. */
+async function behindSrv(service: '_matrix-fed._tcp' | '_matrix._tcp', serverName: string, target: string, c: number, certNames: string[]): Promise<void> {
+  dns.set(`${service}.${serverName}`, 'SRV', { priority: 10, weight: 5, port: 8448, target });
+  dns.set(target, 'A', addr(c, 1));
+  await fixture(addr(c, 1), serverName, certNames);
+}
+
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void =>
   void res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(typeof body === 'string' ? body : JSON.stringify(body));
@@ -142,9 +149,7 @@ t.test('fine via well-known: federation_ok, exit 0, only information', async (t)
 });
 
 t.test('fine via _matrix-fed SRV', async (t) => {
-  dns.set('_matrix-fed._tcp.good-srv.test', 'SRV', { priority: 10, weight: 5, port: 8448, target: 'box.good-srv.test' });
-  dns.set('box.good-srv.test', 'A', addr(2, 1));
-  await fixture(addr(2, 1), 'good-srv.test', ['good-srv.test']);
+  await behindSrv('_matrix-fed._tcp', 'good-srv.test', 'box.good-srv.test', 2, ['good-srv.test']);
   const { code, report, codes } = await check('good-srv.test');
   t.equal(code, 0);
   t.equal(report.federation_ok, true);
@@ -156,9 +161,7 @@ t.test('fine via _matrix-fed SRV', async (t) => {
 });
 
 t.test('SRV mix-up: the certificate of the SRV target, not of the server name (the issue example)', async (t) => {
-  dns.set('_matrix._tcp.example.test', 'SRV', { priority: 10, weight: 5, port: 8448, target: 'hs.example.test' });
-  dns.set('hs.example.test', 'A', addr(3, 1));
-  await fixture(addr(3, 1), 'example.test', ['hs.example.test']);
+  await behindSrv('_matrix._tcp', 'example.test', 'hs.example.test', 3, ['hs.example.test']);
   const { code, report, codes } = await check('example.test');
   t.equal(code, 1);
   t.equal(report.federation_ok, false);
