@@ -69,7 +69,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     config,
     logger,
     signingKey: signingKeys[0]!,
-    persistKeys: true,
+    longRunning: true,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.federation?.dnsServers ? { dnsServers: opts.federation.dnsServers } : {}),
     ...(opts.federation?.systemCas ? { systemCas: opts.federation.systemCas } : {}),
