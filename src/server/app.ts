@@ -4,14 +4,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { KeyPublisher } from './key-document.js';
-import { installErrorHandlers } from './matrix-errors.js';
+import { installErrorHandlers, sendMatrixError } from './matrix-errors.js';
+import { MatrixError } from '../matrix/errors.js';
 import { registerKeyServerRoutes } from './routes/keys.js';
 import { registerVersionRoute } from './routes/federation.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
-import { notJson } from '../matrix/errors.js';
+import { installJsonBodyParser } from './json-body.js';
 import { createRateLimiter, rateLimitHook } from './rate-limit.js';
 
 export interface AppServices {
@@ -45,6 +46,13 @@ export async function buildApp(config: Config, services: AppServices, options: A
     bodyLimit: config.limits.bodyLimit,
     trustProxy: options.trustProxy ?? false,
     return503OnClosing: true,
+    // Server names (up to 255 characters plus a port) travel as path parameters.
+    maxParamLength: 512,
+    // Errors raised while routing (before any handler) are Matrix JSON too.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void sendMatrixError(reply, new MatrixError(tooLong ? 414 : 400, tooLong ? 'M_TOO_LARGE' : 'M_UNRECOGNIZED', tooLong ? 'Path segment too long' : 'Malformed request path'));
+    },
   });
   const log = services.logger;
   installErrorHandlers(app, log);
@@ -55,15 +63,7 @@ export async function buildApp(config: Config, services: AppServices, options: A
     );
     done();
   });
-  // Synapse reads federation bodies as JSON whatever their Content-Type says;
-  // so does fedpeer, and what is not JSON gets 400 M_NOT_JSON.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, body === '' ? undefined : JSON.parse(body as string));
-    } catch {
-      done(notJson('Content not JSON'), undefined);
-    }
-  });
+  installJsonBodyParser(app);
   const now = services.now ?? Date.now;
   const keysResource = options.resources.has('keys') || options.resources.has('federation');
   if (keysResource) registerKeyServerRoutes(app, services.keyPublisher);
