@@ -70,8 +70,15 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
               server.closeAllConnections();
             }, graceMs);
             timer.unref();
+            // A keep-alive connection whose request finishes after close()
+            // turns idle and would linger until keep_alive_timeout; closing
+            // idle connections as they appear lets shutdown end with the last
+            // in-flight request.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100);
+            sweep.unref();
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(sweep);
               resolve();
             });
             server.closeIdleConnections();
