@@ -7,11 +7,16 @@ import type { KeyPublisher } from './key-document.js';
 import { installErrorHandlers } from './matrix-errors.js';
 import { registerKeyServerRoutes } from './routes/keys.js';
 import { registerVersionRoute } from './routes/federation.js';
+import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerAcmeChallengeRoutes, type ChallengeLookup } from './routes/acme-challenge.js';
+import { parseServerName, urlHost } from '../matrix/server-name.js';
 import { PACKAGE_VERSION } from '../version.js';
 
 export interface AppServices {
   keyPublisher: KeyPublisher;
   logger: Logger;
+  /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
+  challenges?: ChallengeLookup;
 }
 
 export interface AppOptions {
@@ -19,6 +24,8 @@ export interface AppOptions {
   resources: ReadonlySet<string>;
   /** Trust X-Forwarded-For/-Proto (the listener's `x_forwarded`). */
   trustProxy?: boolean;
+  /** The listener type: 'http' (default) or 'acme' (HTTP-01 answers and a redirect to https, nothing else). */
+  type?: string;
 }
 
 export const ALL_RESOURCES: ReadonlySet<string> = new Set(['federation', 'keys', 'client']);
@@ -43,6 +50,19 @@ export async function buildApp(config: Config, services: AppServices, options: A
     );
     done();
   });
+  if (options.type === 'acme') {
+    registerAcmeChallengeRoutes(app, {
+      ...(services.challenges ? { challenges: services.challenges } : {}),
+      ...(config.acme.webroot !== undefined ? { webroot: config.acme.webroot } : {}),
+      fallbackHost: urlHost(parseServerName(config.serverName)),
+    });
+    await app.ready();
+    return app;
+  }
+  // Synapse serves /.well-known with the client resource; fedpeer, which
+  // has no client API, also with federation, the listener a delegating
+  // domain's port 443 usually points at.
+  if (options.resources.has('client') || options.resources.has('federation')) await registerWellKnownRoutes(app, config);
   if (options.resources.has('keys') || options.resources.has('federation')) {
     registerKeyServerRoutes(app, services.keyPublisher);
   }

@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { DEFAULT_BIND_ADDRESSES } from '../config/defaults.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { CertificateStore } from './certificates.js';
 
@@ -14,6 +15,8 @@ export interface BoundServer {
   listener: ListenerConfig;
   server: http.Server | https.Server;
   address: AddressInfo | string;
+  /** Whether it speaks TLS (`type: acme` listeners never do). */
+  tls: boolean;
 }
 
 export interface RunningListeners {
@@ -33,7 +36,20 @@ export interface ListenerDeps {
 }
 
 /** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http']);
+export const SERVED_TYPES = new Set(['http', 'acme']);
+
+/**
+ * The configured listeners, plus Synapse's legacy ACME listener (acme.port,
+ * acme.bind_addresses) when ACME is on and no `type: acme` listener exists.
+ */
+export function effectiveListeners(config: Config): ListenerConfig[] {
+  const { acme } = config;
+  if (!acme.enabled || acme.port === undefined || config.listeners.some((l) => l.type === 'acme')) return config.listeners;
+  return [
+    ...config.listeners,
+    { kind: 'tcp', type: 'acme', port: acme.port, bindAddresses: acme.bindAddresses ?? [...DEFAULT_BIND_ADDRESSES], tls: false, xForwarded: false, resources: [] },
+  ];
+}
 
 function applyLimits(server: http.Server, config: Config): void {
   const l = config.limits;
@@ -81,7 +97,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
     await Promise.all(apps.map((a) => a.close()));
   };
   try {
-    for (const listener of config.listeners) {
+    for (const listener of effectiveListeners(config)) {
       if (!SERVED_TYPES.has(listener.type)) {
         logger.warn({ type: listener.type }, `listener type "${listener.type}" is not served by fedpeer; skipped`);
         continue;
@@ -93,9 +109,12 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
       let boundOne = false;
       for (const host of hosts) {
         let server: http.Server;
-        if (listener.tls) {
+        // HTTP-01 is plain HTTP by definition, whatever `tls` says.
+        if (listener.tls && listener.type !== 'acme') {
           if (!deps.certificates) throw new Error(`listener on port ${listener.kind === 'tcp' ? listener.port : listener.path} has tls: true but no certificate is configured (tls_certificate_path / tls_certificates)`);
-          server = https.createServer(deps.certificates.serverOptions(config.tlsMinimumVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2'), handler);
+          const tlsServer = https.createServer(deps.certificates.serverOptions(), handler);
+          deps.certificates.attach(tlsServer);
+          server = tlsServer;
         } else {
           server = http.createServer(handler);
         }
@@ -114,8 +133,9 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         }
         boundOne = true;
         const address = server.address() ?? '';
-        bound.push({ listener, server, address });
-        logger.info({ address, tls: listener.tls, resources: listener.resources.flatMap((r) => r.names) }, 'listening');
+        const isTls = server instanceof https.Server;
+        bound.push({ listener, server, address, tls: isTls });
+        logger.info({ address, type: listener.type, tls: isTls, resources: listener.resources.flatMap((r) => r.names) }, 'listening');
       }
     }
   } catch (err) {
