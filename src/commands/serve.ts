@@ -194,6 +194,8 @@ export interface ServeCommandOptions {
   keysDir?: string;
   logger: Logger;
   io: import('./io.js').CommandIO;
+  /** Passed to startServer (tests turn the watch off to prove SIGHUP alone). */
+  watchCertificates?: boolean;
 }
 
 /** Loads the config (or the embedded default), starts, and stops on SIGTERM/SIGINT. */
@@ -222,7 +224,7 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<RunningSe
       ].join('\n'),
     );
   }
-  const server = await startServer(config, { logger: opts.logger });
+  const server = await startServer(config, { logger: opts.logger, ...(opts.watchCertificates === false ? { watchCertificates: false } : {}) });
   const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
   opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop, SIGHUP reloads certificates)`);
   let stopping = false;
