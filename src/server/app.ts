@@ -30,7 +30,7 @@ export interface AppOptions {
 
 export const ALL_RESOURCES: ReadonlySet<string> = new Set(['federation', 'keys', 'client']);
 
-export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
+function baseApp(config: Config, log: Logger, trustProxy: boolean): FastifyInstance {
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
     // and write two lines per request. The onResponse hook below writes one
@@ -38,10 +38,9 @@ export async function buildApp(config: Config, services: AppServices, options: A
     // a few percent of a bare node:https server (docs/PERFORMANCE.md).
     logger: false,
     bodyLimit: config.limits.bodyLimit,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy,
     return503OnClosing: true,
   });
-  const log = services.logger;
   installErrorHandlers(app, log);
   app.addHook('onResponse', (request, reply, done) => {
     log.info(
@@ -50,15 +49,24 @@ export async function buildApp(config: Config, services: AppServices, options: A
     );
     done();
   });
-  if (options.type === 'acme') {
-    registerAcmeChallengeRoutes(app, {
-      ...(services.challenges ? { challenges: services.challenges } : {}),
-      ...(config.acme.webroot !== undefined ? { webroot: config.acme.webroot } : {}),
-      fallbackHost: urlHost(parseServerName(config.serverName)),
-    });
-    await app.ready();
-    return app;
-  }
+  return app;
+}
+
+/** The `type: acme` listener's app: HTTP-01 answers and a redirect to https. */
+export async function buildAcmeApp(config: Config, services: Pick<AppServices, 'logger' | 'challenges'>, options: { trustProxy?: boolean } = {}): Promise<FastifyInstance> {
+  const app = baseApp(config, services.logger, options.trustProxy ?? false);
+  registerAcmeChallengeRoutes(app, {
+    ...(services.challenges ? { challenges: services.challenges } : {}),
+    ...(config.acme.webroot !== undefined ? { webroot: config.acme.webroot } : {}),
+    fallbackHost: urlHost(parseServerName(config.serverName)),
+  });
+  await app.ready();
+  return app;
+}
+
+export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
+  if (options.type === 'acme') return buildAcmeApp(config, services, options);
+  const app = baseApp(config, services.logger, options.trustProxy ?? false);
   // Synapse serves /.well-known with the client resource; fedpeer, which
   // has no client API, also with federation, the listener a delegating
   // domain's port 443 usually points at.
