@@ -255,6 +255,10 @@ t.test('issuance against pebble with real HTTP-01 validation', async (t) => {
     const server = await startServer(cfg, { logger: log.logger, acmeTiming: timing });
     t.teardown(() => server.close(500));
     t.ok(log.lines().some((l) => l.level === 40 && /self-signed placeholder/.test(String(l.msg))), 'placeholder announced');
+    t.match((await probeTls({ host: FEDPEER, port: 8448, ca: pebbleRoot, servername: 'example.test' })).issuer, /placeholder/, 'the placeholder answers meanwhile');
+    // A reload before ACME has stored anything finds no file and keeps the placeholder.
+    await server.reloadCertificates();
+    t.ok(log.lines().some((l) => /no certificate could be loaded; the current ones stay/.test(String(l.msg))), 'reload with nothing to load keeps what is served');
 
     // While it runs, the command cannot bind the HTTP-01 port and says why.
     const busy = capture();
