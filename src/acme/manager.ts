@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { requiredFiles } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseServerName } from '../matrix/server-name.js';
 import type { ChallengeStore } from './challenge-store.js';
@@ -32,8 +33,6 @@ export interface AcmeManagerOptions {
   /** Called after a round that stored new certificates. */
   onIssued?: (domains: string[]) => Promise<void> | void;
   timing?: AcmeTiming;
-  /** Files the operator configured, [config key, path]; never written. */
-  operatorFiles?: ReadonlyArray<[string, string]>;
 }
 
 export interface RenewResult {
@@ -90,7 +89,8 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     throw new Error(`acme.domains: none given and none derivable (server_name ${config.serverName} is not a DNS name and public_baseurl gives none): list them`);
   }
   const files = acmeFiles(config.acme.storageDir);
-  checkStorageOverlap(files, domains, opts.operatorFiles ?? []);
+  // Every file the config names (certificates, keys, CA lists) is the operator's.
+  checkStorageOverlap(files, domains, requiredFiles(config));
   const renewBeforeMs = config.acme.renewDaysBefore * DAY_MS;
 
   let running: Promise<RenewResult[]> | undefined;

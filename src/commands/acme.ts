@@ -13,7 +13,6 @@ import { createAcmeManager, type AcmeTiming } from '../acme/manager.js';
 import { buildAcmeApp } from '../server/app.js';
 import { effectiveListeners, startListeners, type RunningListeners } from '../server/listeners.js';
 import type { CommandIO } from './io.js';
-import { operatorCertificateFiles } from './serve.js';
 
 export interface AcmeRenewOptions {
   config: string;
@@ -62,7 +61,6 @@ export async function acmeRenewCommand(io: CommandIO, opts: AcmeRenewOptions): P
     config,
     logger: opts.logger,
     challenges,
-    operatorFiles: operatorCertificateFiles(config).flatMap((f): Array<[string, string]> => [[f.key, f.certificatePath], [f.key, f.privateKeyPath]]),
     ...(opts.timing ? { timing: opts.timing } : {}),
   });
   const listeners = config.acme.webroot === undefined ? await challengeListeners(config, opts.logger, challenges) : undefined;

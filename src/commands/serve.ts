@@ -9,7 +9,7 @@ import { parseSigningKeys, type SigningKey } from '../matrix/signing-key.js';
 import { parseServerName } from '../matrix/server-name.js';
 import { createKeyPublisher, type KeyPublisher } from '../server/key-document.js';
 import { buildApp } from '../server/app.js';
-import { effectiveListeners, startListeners, type RunningListeners } from '../server/listeners.js';
+import { effectiveListeners, speaksTls, startListeners, type RunningListeners } from '../server/listeners.js';
 import { createCertificateStore, uncoveredHosts, type CertificateEntry, type CertificateStore } from '../server/certificates.js';
 import { loadCertificateSet, type CertificateFiles } from '../server/certificate-files.js';
 import { watchFiles, type FileWatch } from '../server/file-watch.js';
@@ -112,12 +112,11 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
         challenges,
         now,
         onIssued: () => reload(),
-        operatorFiles: operatorCertificateFiles(config).flatMap((f): Array<[string, string]> => [[f.key, f.certificatePath], [f.key, f.privateKeyPath]]),
         ...(opts.acmeTiming ? { timing: opts.acmeTiming } : {}),
       })
     : undefined;
 
-  const needTls = effectiveListeners(config).some((l) => l.tls && l.type !== 'acme');
+  const needTls = effectiveListeners(config).some(speaksTls);
   let loaded = await loadCertificateSet(await certificateFiles(config, acme), { minVersion, now: now(), logger });
   let initial: CertificateEntry[] = [...loaded.values()];
   if (initial.length === 0 && needTls && acme) {

@@ -51,6 +51,11 @@ export function effectiveListeners(config: Config): ListenerConfig[] {
   ];
 }
 
+/** Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain HTTP by definition, whatever `tls` says. */
+export function speaksTls(listener: ListenerConfig): boolean {
+  return listener.tls && listener.type !== 'acme';
+}
+
 function applyLimits(server: http.Server, config: Config): void {
   const l = config.limits;
   server.headersTimeout = l.headersTimeoutMs;
@@ -109,8 +114,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
       let boundOne = false;
       for (const host of hosts) {
         let server: http.Server;
-        // HTTP-01 is plain HTTP by definition, whatever `tls` says.
-        if (listener.tls && listener.type !== 'acme') {
+        if (speaksTls(listener)) {
           if (!deps.certificates) throw new Error(`listener on port ${listener.kind === 'tcp' ? listener.port : listener.path} has tls: true but no certificate is configured (tls_certificate_path / tls_certificates)`);
           const tlsServer = https.createServer(deps.certificates.serverOptions(), handler);
           deps.certificates.attach(tlsServer);
@@ -133,9 +137,8 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         }
         boundOne = true;
         const address = server.address() ?? '';
-        const isTls = server instanceof https.Server;
-        bound.push({ listener, server, address, tls: isTls });
-        logger.info({ address, type: listener.type, tls: isTls, resources: listener.resources.flatMap((r) => r.names) }, 'listening');
+        bound.push({ listener, server, address, tls: speaksTls(listener) });
+        logger.info({ address, type: listener.type, tls: speaksTls(listener), resources: listener.resources.flatMap((r) => r.names) }, 'listening');
       }
     }
   } catch (err) {
