@@ -1,6 +1,8 @@
 // Full TLS handshakes per second: fedpeer choosing among 3 certificates by
 // SNI against a bare node:https server with one certificate (covering the
-// same 3 names), side by side in one run. Every request opens a new
+// same 3 names), side by side in one run. A third server, bare node:https
+// with a minimal SNICallback over the same 3 certificates, separates what SNI
+// selection costs from what the rest of fedpeer (routing, logging) costs. Every request opens a new
 // connection and offers no session to resume, so each one is a complete
 // handshake; the client rotates the SNI name over the 3 names and verifies
 // the chain and name, so a wrong SNI choice would count as an error.
@@ -18,6 +20,7 @@ import { startChild } from './lib.mjs';
 
 const FEDPEER = { host: '127.70.1.1', port: 8448 };
 const BARE = { host: '127.70.1.2', port: 8448 };
+const BARE_SNI = { host: '127.70.1.3', port: 8448 };
 const NAMES = ['example.test', 'hs.example.test', 'other.example.test'];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -126,12 +129,17 @@ listeners:
     readyPattern: /bare listening/,
     logFile: join(dir, 'bare.log'),
   });
+  const sniArgs = NAMES.flatMap((name, i) => [name, ...own[i]]);
+  const bareSni = await startChild(['bench/bare-https.mjs', own[0][0], own[0][1], join(dir, 'body.json'), BARE_SNI.host, String(BARE_SNI.port), ...sniArgs], {
+    readyPattern: /bare listening/,
+    logFile: join(dir, 'bare-sni.log'),
+  });
   try {
-    await handshakes(BARE, 2, secureContext);
-    await handshakes(FEDPEER, 2, secureContext);
-    const rows = { fedpeer: [], bare: [] };
+    for (const target of [BARE, BARE_SNI, FEDPEER]) await handshakes(target, 2, secureContext);
+    const rows = { fedpeer: [], bare: [], bareSni: [] };
     for (let i = 0; i < ROUNDS; i++) {
       rows.bare.push(await handshakes(BARE, SECONDS, secureContext, bare.pid));
+      rows.bareSni.push(await handshakes(BARE_SNI, SECONDS, secureContext, bareSni.pid));
       rows.fedpeer.push(await handshakes(FEDPEER, SECONDS, secureContext, fedpeer.pid));
     }
     const mean = (xs, k) => Math.round(xs.reduce((a, x) => a + x[k], 0) / xs.length);
@@ -143,18 +151,20 @@ listeners:
       table: [
         ['server', 'handshakes/s (mean of rounds)', 'rounds', 'server CPU µs per handshake', 'p50 ms', 'p99 ms', 'errors'],
         row('bare node:https, 1 certificate', rows.bare),
+        row('bare node:https, 3 certificates by SNICallback', rows.bareSni),
         row('fedpeer, 3 certificates by SNI', rows.fedpeer),
       ],
       notes: [
         `fedpeer / bare = **${(f / b).toFixed(2)}** (target >= 0.90)`,
-        `server CPU per handshake, fedpeer / bare = ${(mean(rows.fedpeer, 'cpuUsPerHandshake') / mean(rows.bare, 'cpuUsPerHandshake')).toFixed(2)}`,
+        `server CPU per handshake vs bare: bare with SNICallback ${(mean(rows.bareSni, 'cpuUsPerHandshake') / mean(rows.bare, 'cpuUsPerHandshake')).toFixed(2)}, fedpeer ${(mean(rows.fedpeer, 'cpuUsPerHandshake') / mean(rows.bare, 'cpuUsPerHandshake')).toFixed(2)}`,
         'ECDSA P-256 certificates from the dev CA; the client verifies chain and name on every connection (a wrong SNI choice would be an error)',
-        `${ROUNDS} rounds of ${SECONDS} s each, bare and fedpeer alternating, after a 2 s warm-up of each`,
+        `${ROUNDS} rounds of ${SECONDS} s each, the three servers in turn, after a 2 s warm-up of each`,
       ],
       ratio: f / b,
     };
   } finally {
     await fedpeer.stop();
     await bare.stop();
+    await bareSni.stop();
   }
 }
