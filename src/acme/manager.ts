@@ -11,7 +11,7 @@ import { requiredFiles } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseServerName } from '../matrix/server-name.js';
 import type { ChallengeStore } from './challenge-store.js';
-import { createIssuer, type Issuer } from './issuer.js';
+import type { Issuer } from './issuer.js';
 import { acmeFiles, checkStorageOverlap, readOrCreateAccountKey, writeCertificate, type AcmeFiles } from './storage.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -110,6 +110,9 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     let issuer: Issuer;
     try {
       const caPem = config.acme.caCertificatePath === undefined ? undefined : await readFile(config.acme.caCertificatePath, 'utf8');
+      // acme-client (with axios and node-forge) is loaded only when something
+      // is due, not by every server start.
+      const { createIssuer } = await import('./issuer.js');
       issuer = createIssuer({
         directoryUrl: config.acme.directoryUrl,
         ...(caPem !== undefined ? { caPem } : {}),
