@@ -9,7 +9,7 @@
 // Alongside the rate, each server's own CPU time per handshake is read from
 // /proc: on a 2-core machine the client competes for the CPU, and the CPU
 // cost is the figure that does not depend on how fast the client is.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
@@ -174,5 +174,6 @@ listeners:
     await fedpeer.stop();
     await bare.stop();
     await bareSni.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }

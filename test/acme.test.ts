@@ -5,7 +5,7 @@
 //   127.13.1.1   fedpeer (TLS 8448, HTTP-01 on 5002, pebble's httpPort)
 //   127.13.2.x   fedpeer without pebble
 import t from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -31,8 +31,12 @@ const addr = block('acme');
 const FEDPEER = addr(1, 1);
 const HTTP01_PORT = 5002;
 
+const dirs: string[] = [];
+t.teardown(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-acme-'));
+  dirs.push(dir);
   writeFileSync(join(dir, 'signing.key'), formatSigningKeys([generateSigningKey()]), { mode: 0o600 });
   return dir;
 }

@@ -1,7 +1,7 @@
 // Certificates reloaded without a restart: file watch, SIGHUP, broken files
 // kept out of service. Block 127.11.
 import t from 'tap';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -23,8 +23,12 @@ t.before(async () => {
   pki = await makeTestPki();
 });
 
+const dirs: string[] = [];
+t.teardown(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-reload-'));
+  dirs.push(dir);
   writeFileSync(join(dir, 'signing.key'), formatSigningKeys([generateSigningKey()]), { mode: 0o600 });
   return dir;
 }

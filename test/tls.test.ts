@@ -1,7 +1,7 @@
 // Certificates by SNI on a real TLS listener, the start-up checks, and the
 // minimum TLS version. Block 127.10.
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -27,6 +27,7 @@ interface Served {
 /** Writes the PEM files and starts a server with one TLS listener on `address`:8448. */
 async function serve(t: Test, opts: { address: string; files: Record<string, string>; raw: Record<string, unknown> }): Promise<Served> {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'signing.key'), formatSigningKeys([generateSigningKey()]), { mode: 0o600 });
   for (const [name, text] of Object.entries(opts.files)) writeFileSync(join(dir, name), text);
   const config = defaultConfig({

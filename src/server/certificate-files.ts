@@ -34,10 +34,9 @@ async function readPem(path: string, key: string, what: string): Promise<string>
 }
 
 export async function readCertificateFiles(files: CertificateFiles, opts: { minVersion: tls.SecureVersion; now: number }): Promise<CertificateEntry> {
-  const [certPem, keyPem] = await Promise.all([
-    readPem(files.certificatePath, files.key, 'certificate'),
-    readPem(files.privateKeyPath, files.key, 'private key'),
-  ]);
+  // One after the other, so that with both missing the message is always about the certificate.
+  const certPem = await readPem(files.certificatePath, files.key, 'certificate');
+  const keyPem = await readPem(files.privateKeyPath, files.key, 'private key');
   return loadCertificate({ certPem, keyPem, label: files.certificatePath }, opts);
 }
 
