@@ -114,6 +114,7 @@ t.test('start-up refuses a broken certificate and names the file', async (t) => 
   const wrongIssuer = chained.certPem + pki.untrustedIntermediate.certPem;
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['missing file', { 'k.key': leaf.keyPem }, /c\.crt: cannot read certificate \(tls_certificate_path\): ENOENT/],
+    ['missing key', { 'c.crt': leaf.certPem }, /k\.key: cannot read private key \(tls_certificate_path\): ENOENT/],
     ['not PEM', { 'c.crt': 'hello', 'k.key': leaf.keyPem }, /c\.crt: no PEM certificate found/],
     ['broken PEM', { 'c.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'k.key': leaf.keyPem }, /c\.crt: cannot parse certificate/],
     ['broken key', { 'c.crt': leaf.certPem, 'k.key': 'nope' }, /c\.crt: cannot parse private key/],
