@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { DEFAULT_BIND_ADDRESSES } from '../config/defaults.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { CertificateStore } from './certificates.js';
 
@@ -14,6 +15,8 @@ export interface BoundServer {
   listener: ListenerConfig;
   server: http.Server | https.Server;
   address: AddressInfo | string;
+  /** Whether it speaks TLS (`type: acme` listeners never do). */
+  tls: boolean;
 }
 
 export interface RunningListeners {
@@ -33,7 +36,25 @@ export interface ListenerDeps {
 }
 
 /** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http']);
+export const SERVED_TYPES = new Set(['http', 'acme']);
+
+/**
+ * The configured listeners, plus Synapse's legacy ACME listener (acme.port,
+ * acme.bind_addresses) when ACME is on and no `type: acme` listener exists.
+ */
+export function effectiveListeners(config: Config): ListenerConfig[] {
+  const { acme } = config;
+  if (!acme.enabled || acme.port === undefined || config.listeners.some((l) => l.type === 'acme')) return config.listeners;
+  return [
+    ...config.listeners,
+    { kind: 'tcp', type: 'acme', port: acme.port, bindAddresses: acme.bindAddresses ?? [...DEFAULT_BIND_ADDRESSES], tls: false, xForwarded: false, resources: [] },
+  ];
+}
+
+/** Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain HTTP by definition, whatever `tls` says. */
+export function speaksTls(listener: ListenerConfig): boolean {
+  return listener.tls && listener.type !== 'acme';
+}
 
 function applyLimits(server: http.Server, config: Config): void {
   const l = config.limits;
@@ -88,7 +109,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
     await Promise.all(apps.map((a) => a.close()));
   };
   try {
-    for (const listener of config.listeners) {
+    for (const listener of effectiveListeners(config)) {
       if (!SERVED_TYPES.has(listener.type)) {
         logger.warn({ type: listener.type }, `listener type "${listener.type}" is not served by fedpeer; skipped`);
         continue;
@@ -100,9 +121,11 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
       let boundOne = false;
       for (const host of hosts) {
         let server: http.Server;
-        if (listener.tls) {
+        if (speaksTls(listener)) {
           if (!deps.certificates) throw new Error(`listener on port ${listener.kind === 'tcp' ? listener.port : listener.path} has tls: true but no certificate is configured (tls_certificate_path / tls_certificates)`);
-          server = https.createServer(deps.certificates.serverOptions(config.tlsMinimumVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2'), handler);
+          const tlsServer = https.createServer(deps.certificates.serverOptions(), handler);
+          deps.certificates.attach(tlsServer);
+          server = tlsServer;
         } else {
           server = http.createServer(handler);
         }
@@ -121,8 +144,8 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         }
         boundOne = true;
         const address = server.address() ?? '';
-        bound.push({ listener, server, address });
-        logger.info({ address, tls: listener.tls, resources: listener.resources.flatMap((r) => r.names) }, 'listening');
+        bound.push({ listener, server, address, tls: speaksTls(listener) });
+        logger.info({ address, type: listener.type, tls: speaksTls(listener), resources: listener.resources.flatMap((r) => r.names) }, 'listening');
       }
     }
   } catch (err) {
