@@ -78,3 +78,45 @@ t.test('the body parser on its own', async (t) => {
   t.ok(jsonDepth('['.repeat(MAX_DEPTH + 10), MAX_DEPTH) > MAX_DEPTH);
   t.same(parseJsonBody(Buffer.from('['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH))) !== undefined, true, 'exactly the limit is fine');
 });
+
+t.test('a client that drips its headers is cut off; connections are capped per listener', async (t) => {
+  const { startFixture: start } = await import('./harness/server-fixture.js');
+  const tls = await import('node:tls');
+  const address2 = addr(2, 1);
+  const slow = await start({
+    address: address2,
+    serverName: 'slow.test',
+    certNames: [address2],
+    raw: { limits: { headers_timeout: '1s', request_timeout: '2s', max_connections: 5 } },
+  });
+  t.teardown(() => slow.close());
+  const connect = () =>
+    new Promise<import('node:tls').TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: address2, port: 8448, ca: slow.pki.root.certPem }, () => resolve(s));
+      s.on('error', reject);
+    });
+  // Slowloris: one header byte every 200 ms, for at most 6 s.
+  const s = await connect();
+  const started = Date.now();
+  s.write('GET /_matrix/federation/v1/version HTTP/1.1\r\nHost: x\r\n');
+  let closedAt = 0;
+  s.on('close', () => (closedAt = Date.now()));
+  s.on('error', () => undefined);
+  for (let i = 0; i < 30 && !closedAt; i++) {
+    s.write('X');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.ok(closedAt > 0, 'the dripping connection was closed');
+  t.ok(closedAt - started < 3000, `cut off after ${closedAt - started} ms (headers_timeout 1 s)`);
+
+  // max_connections: the sixth concurrent connection is refused while five are open.
+  const open = [];
+  for (let i = 0; i < 5; i++) open.push(await connect());
+  const sixth = await new Promise<string>((resolve) => {
+    const x = tls.connect({ host: address2, port: 8448, ca: slow.pki.root.certPem }, () => resolve('connected'));
+    x.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    x.on('close', () => resolve('closed'));
+  });
+  t.not(sixth, 'connected', `the sixth connection is not served (${sixth})`);
+  for (const o of open) o.destroy();
+});

@@ -54,7 +54,7 @@ function baseApp(config: Config, log: Logger, trustProxy: boolean): FastifyInsta
     trustProxy,
     return503OnClosing: true,
     // Server names (up to 255 characters plus a port) travel as path parameters.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // Errors raised while routing (before any handler) are Matrix JSON too.
     frameworkErrors: (error, _request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';

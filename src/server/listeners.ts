@@ -56,6 +56,22 @@ export function speaksTls(listener: ListenerConfig): boolean {
   return listener.tls && listener.type !== 'acme';
 }
 
+/**
+ * Timeouts are enforced by a periodic sweep whose default period is 30 s,
+ * which would let a client that drips its headers hold a connection for
+ * headers_timeout + 30 s; a period of a tenth of the shortest timeout (at
+ * most 1 s) keeps the cut-off close to the configured value.
+ */
+function serverLimits(config: Config): http.ServerOptions {
+  const l = config.limits;
+  return {
+    headersTimeout: l.headersTimeoutMs,
+    requestTimeout: l.requestTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(l.headersTimeoutMs, l.requestTimeoutMs) / 10))),
+  };
+}
+
 function applyLimits(server: http.Server, config: Config): void {
   const l = config.limits;
   server.headersTimeout = l.headersTimeoutMs;
@@ -123,11 +139,11 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         let server: http.Server;
         if (speaksTls(listener)) {
           if (!deps.certificates) throw new Error(`listener on port ${listener.kind === 'tcp' ? listener.port : listener.path} has tls: true but no certificate is configured (tls_certificate_path / tls_certificates)`);
-          const tlsServer = https.createServer(deps.certificates.serverOptions(), handler);
+          const tlsServer = https.createServer({ ...deps.certificates.serverOptions(), ...serverLimits(config) }, handler);
           deps.certificates.attach(tlsServer);
           server = tlsServer;
         } else {
-          server = http.createServer(handler);
+          server = http.createServer(serverLimits(config), handler);
         }
         applyLimits(server, config);
         try {
