@@ -81,8 +81,10 @@ const requests = [
   { method: 'GET', path: profileUri, headers: { authorization } },
 ];
 
-// Warm-up: the server fetches the origin's and the key servers' keys once.
-await autocannon({ url: `https://${SERVER}:8448`, requests, duration: 2, connections: 5 });
+// Warm-up under the same load, so "start" is a server at its working size
+// (keys fetched, JIT done, heap grown to its steady state), not an idle one.
+const WARMUP = Number(process.env.SOAK_WARMUP_SECONDS ?? 15);
+await autocannon({ url: `https://${SERVER}:8448`, requests, duration: WARMUP, connections: 20 });
 const rss = { start: rssMiB(server.pid), middle: 0, end: 0 };
 let reloaded = false;
 const middle = setTimeout(async () => {
@@ -108,7 +110,7 @@ console.log(`# fedpeer soak
 - date: ${new Date().toISOString()}
 - machine: ${machine()}
 - command: npm run soak (SOAK_SECONDS=${SECONDS})
-- mix, round-robin per connection over 20 connections: key document, notary POST for ${KEY_SERVERS} servers, /.well-known/matrix/server, /.well-known/matrix/client, X-Matrix-signed profile query
+- after a ${WARMUP} s warm-up under the same load; mix, round-robin per connection over 20 connections: key document, notary POST for ${KEY_SERVERS} servers, /.well-known/matrix/server, /.well-known/matrix/client, X-Matrix-signed profile query
 - in the middle: new certificate files + SIGHUP (${reloaded ? 'done' : 'NOT done'}; reload lines in the log: ${reloadsLogged}); key document rebuilt every 10 s (key_refresh_interval 20s)
 
 | measure | result |
