@@ -44,6 +44,10 @@ Commands:
         Send one federation request signed with X-Matrix as the server of
         --config, with full resolution and TLS policy; print the status
         (headers with -v) and the JSON body. Exit 1 on a non-2xx answer.
+  config check FILE [--json]
+        Validate a configuration and print what would be served: names,
+        signing keys, certificates by SNI with their expiry, the well-known
+        documents, listeners. Binds nothing. Exit 1 on errors.
   canonical-json
         Read JSON on stdin, print its Matrix canonical JSON.
   sign-json --key FILE --server-name NAME
@@ -182,6 +186,12 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           ...(list('ca-file') ? { caFiles: list('ca-file')! } : {}),
           ...(str('config') ? { config: str('config')! } : {}),
         });
+      }
+      case 'config': {
+        if (positionals[1] !== 'check') throw new UsageError(`unknown config subcommand ${JSON.stringify(positionals[1] ?? '')}; try: fedpeer config check FILE`);
+        const { configCheckCommand } = await import('./commands/config-check.js');
+        const file = positionals[2] ?? str('config');
+        return await configCheckCommand(io, { ...(file ? { file } : {}), json: values.json === true });
       }
       case 'canonical-json': {
         const { canonicalJsonCommand } = await import('./commands/json-tools.js');

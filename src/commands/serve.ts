@@ -76,7 +76,7 @@ async function certificateFiles(config: Config, acme: AcmeManager | undefined): 
 }
 
 /** Hosts the certificates are expected to cover: server_name's and public_baseurl's. */
-function expectedHosts(config: Config): string[] {
+export function expectedHosts(config: Config): string[] {
   const hosts = [parseServerName(config.serverName).host];
   if (config.publicBaseurl !== undefined) hosts.push(new URL(config.publicBaseurl).hostname.replace(/^\[|\]$/g, ''));
   return [...new Set(hosts.map((h) => h.toLowerCase()))];
