@@ -3,7 +3,7 @@
 // named ones) and prints their results as Markdown for docs/PERFORMANCE.md.
 import { machine } from '../bench/lib.mjs';
 
-const ALL = ['key-server', 'resolution'];
+const ALL = ['key-server', 'tls-handshake', 'resolution', 'keys'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = chosen.length ? chosen : ALL;
 const unknown = names.filter((n) => !ALL.includes(n));

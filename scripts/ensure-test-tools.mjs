@@ -13,6 +13,8 @@ const TOOLS = [
   { pkg: 'python3-canonicaljson', ok: () => run(PYTHON, ['-c', 'import canonicaljson']) },
   { pkg: 'python3-signedjson', ok: () => run(PYTHON, ['-c', 'import signedjson.key, signedjson.sign']) },
   { pkg: 'python3-nacl', ok: () => run(PYTHON, ['-c', 'import nacl.signing']) },
+  // The ACME test server for test/acme.test.ts; `-h` exits 0 only when the binary runs.
+  { pkg: 'pebble', ok: () => run('pebble', ['-h']) },
   // The check page's browser test drives Debian's chromium through playwright-core; no browser is ever downloaded.
   { pkg: 'chromium', ok: () => run('/usr/bin/chromium', ['--version']) },
 ];

@@ -15,6 +15,12 @@ Commands:
         Run the server. Without --config it serves the embedded default:
         server_name localhost:8448 on https://127.0.0.1:8448 with a signing key,
         dev CA and localhost certificate created under keys/ on first run.
+  acme renew --config FILE [--force]
+        One ACME round: obtain or renew the certificates of acme.domains
+        (those expiring within acme.renew_days_before, or all with --force),
+        store them under acme.storage_dir, and SIGHUP the running server
+        named by pid_file. Exit 1 when any domain failed. --log-level info
+        shows each step.
   keygen [--out PATH]
         Write a new Ed25519 signing key in Synapse's format (mode 0600; never
         overwrites). Without --out the key is printed.
@@ -45,6 +51,10 @@ Commands:
         Send one federation request signed with X-Matrix as the server of
         --config, with full resolution and TLS policy; print the status
         (headers with -v) and the JSON body. Exit 1 on a non-2xx answer.
+  config check FILE [--json]
+        Validate a configuration and print what would be served: names,
+        signing keys, certificates by SNI with their expiry, the well-known
+        documents, listeners. Binds nothing. Exit 1 on errors.
   canonical-json
         Read JSON on stdin, print its Matrix canonical JSON.
   sign-json --key FILE --server-name NAME
@@ -79,6 +89,7 @@ const OPTIONS = {
   unsigned: { type: 'boolean' },
   'dns-server': { type: 'string', multiple: true },
   'ca-file': { type: 'string', multiple: true },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -131,6 +142,19 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
         await serveCommand({ ...(str('config') ? { config: str('config')! } : {}), ...(str('keys-dir') ? { keysDir: str('keys-dir')! } : {}), logger, io });
         return -1; // keeps running until a signal
       }
+      case 'acme': {
+        if (positionals[1] !== 'renew') throw new UsageError(`unknown acme subcommand ${JSON.stringify(positionals[1] ?? '')}; try: fedpeer acme renew --config FILE [--force]`);
+        const config = str('config');
+        if (config === undefined) throw new UsageError('acme renew needs --config FILE (the homeserver.yaml with the acme section)');
+        const { acmeRenewCommand } = await import('./commands/acme.js');
+        // The result lines say what happened; --log-level info shows the steps.
+        const logger = makeLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'silent');
+        try {
+          return await acmeRenewCommand(io, { config, force: values.force === true, logger });
+        } finally {
+          logger.flush();
+        }
+      }
       case 'keygen': {
         const { keygenCommand } = await import('./commands/keygen.js');
         return await keygenCommand(io, { ...(str('out') ? { out: str('out')! } : {}) });
@@ -175,6 +199,12 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           unsigned: values.unsigned === true,
           ...outbound(),
         });
+      }
+      case 'config': {
+        if (positionals[1] !== 'check') throw new UsageError(`unknown config subcommand ${JSON.stringify(positionals[1] ?? '')}; try: fedpeer config check FILE`);
+        const { configCheckCommand } = await import('./commands/config-check.js');
+        const file = positionals[2] ?? str('config');
+        return await configCheckCommand(io, { ...(file ? { file } : {}), json: values.json === true });
       }
       case 'canonical-json': {
         const { canonicalJsonCommand } = await import('./commands/json-tools.js');

@@ -14,7 +14,6 @@ import { analyse, buildReport, certificateCovers, certificateNames } from '../sr
 import { renderHtmlForm, renderHtmlReport, escapeHtml, h } from '../src/check/report-html.js';
 import { renderText, wrap } from '../src/check/report-text.js';
 import { cachedChecker } from '../src/check/run.js';
-import { limitConcurrency } from '../src/check/page.js';
 import { describeCertificate, hasEmbeddedScts } from '../src/check/tls-probe.js';
 import type { CertificateReport, CheckFacts, CheckReport, TargetReport } from '../src/check/types.js';
 
@@ -259,25 +258,6 @@ t.test('the per-name cache: a minute, shared runs, bounded, failures not kept', 
   t.equal(c.size, 1, 'a run that threw is dropped (and A.test made room for it)');
   await t.rejects(c.check('boom.test'));
   t.equal(runs, 6, 'and tried again');
-});
-
-t.test('at most N checks at once, the rest in arrival order', async (t) => {
-  let running = 0;
-  let most = 0;
-  const order: number[] = [];
-  const run = limitConcurrency(2, async (i: number) => {
-    running++;
-    most = Math.max(most, running);
-    order.push(i);
-    await new Promise((r) => setTimeout(r, 5));
-    running--;
-    if (i === 3) throw new Error('three');
-    return i * 10;
-  });
-  const results = await Promise.allSettled([1, 2, 3, 4, 5, 6].map(run));
-  t.equal(most, 2);
-  t.same(order, [1, 2, 3, 4, 5, 6]);
-  t.same(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed')), [10, 20, 'failed', 40, 50, 60], 'a failing call frees its slot too');
 });
 
 t.test('text: wrapping, failures and details', async (t) => {

@@ -198,3 +198,58 @@ t.test('generate-config writes a config that loads, and a key, and never overwri
   t.equal(await main(['generate-config', '--server-name', 'bad name'], c.handle), 2);
   t.match(c.err(), /--server-name: invalid server name/);
 });
+
+t.test('config check prints what would be served, binds nothing', async (t) => {
+  const pki = await makeTestPki();
+  const dir = tmp();
+  const main1 = await pki.leaf(['example.test']);
+  const hs = await pki.leaf(['hs.example.test']);
+  writeFileSync(join(dir, 'a.crt'), main1.chainPem);
+  writeFileSync(join(dir, 'a.key'), main1.keyPem);
+  writeFileSync(join(dir, 'hs.crt'), hs.chainPem);
+  writeFileSync(join(dir, 'hs.key'), hs.keyPem);
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], io().handle), 0);
+  const yaml = (extra = '') => `server_name: example.test
+signing_key_path: signing.key
+tls_certificate_path: a.crt
+tls_private_key_path: a.key
+tls_certificates: [{certificate_path: hs.crt, private_key_path: hs.key}]
+public_baseurl: https://hs.example.test/
+serve_server_wellknown: true
+report_stats: false
+listeners:
+  - {port: 8448, bind_addresses: ['127.3.50.1'], tls: true, type: http, resources: [{names: [federation, keys]}]}
+  - {port: 9000, type: metrics}
+${extra}`;
+  writeFileSync(join(dir, 'ok.yaml'), yaml());
+  let c = io();
+  t.equal(await main(['config', 'check', join(dir, 'ok.yaml')], c.handle), 0, c.err());
+  const out = c.out();
+  t.match(out, /: OK/);
+  t.match(out, /\* example\.test {2}until .* days\)/);
+  t.match(out, /hs\.example\.test {2}until/);
+  t.match(out, /\/\.well-known\/matrix\/server {2}\{"m\.server":"example\.test:443"\}/);
+  t.match(out, /\/\.well-known\/matrix\/client {2}\{"m\.homeserver":\{"base_url":"https:\/\/hs\.example\.test\/"\}\}/);
+  t.match(out, /https 127\.3\.50\.1:8448 {2}federation, keys/);
+  t.match(out, /skipped: type metrics/);
+  t.match(out, /keys fedpeer does not use: report_stats/);
+  c = io();
+  t.equal(await main(['config', 'check', '--json', join(dir, 'ok.yaml')], c.handle), 0);
+  const j = JSON.parse(c.out());
+  t.equal(j.certificates.length, 2);
+  t.same(j.warnings, []);
+  // A certificate that expired: an error naming the key.
+  const expired = await pki.leaf(['example.test'], { expired: true });
+  writeFileSync(join(dir, 'old.crt'), expired.chainPem);
+  writeFileSync(join(dir, 'old.key'), expired.keyPem);
+  writeFileSync(join(dir, 'bad.yaml'), yaml().replace('a.crt', 'old.crt').replace('a.key', 'old.key'));
+  c = io();
+  t.equal(await main(['config', 'check', join(dir, 'bad.yaml')], c.handle), 1);
+  t.match(c.out(), /error: tls_certificate_path: .*expired/i);
+  c = io();
+  t.equal(await main(['config', 'nope'], c.handle), 2);
+  t.match(c.err(), /unknown config subcommand/);
+  c = io();
+  t.equal(await main(['config', 'check', join(dir, 'missing.yaml')], c.handle), 1);
+  t.match(c.err(), /config file not found/);
+});

@@ -100,3 +100,23 @@ t.test('server names: parse never throws anything but ServerNameError, and valid
   );
   t.pass('7000 cases');
 });
+
+t.test('well-known body parser: any bytes give a verdict, never an exception; valid bodies give their m.server', async (t) => {
+  const { parseWellKnownBody } = await import('../src/federation/well-known.js');
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)), fc.json().map((j) => Buffer.from(j)), fc.anything().map((v) => Buffer.from(JSON.stringify({ 'm.server': v }) ?? ''))), (body) => {
+      const r = parseWellKnownBody(body);
+      return r.ok ? typeof r.server === 'string' && r.server.length > 0 : r.check === 'json' || r.check === 'm.server';
+    }),
+    params(5000),
+  );
+  fc.assert(
+    fc.property(fc.domain(), fc.option(fc.integer({ min: 1, max: 65535 })), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }), (d, p, extra) => {
+      const server = p === null ? d : `${d}:${p}`;
+      const r = parseWellKnownBody(Buffer.from(JSON.stringify({ ...extra, 'm.server': server })));
+      return r.ok && r.server === server;
+    }),
+    params(2000),
+  );
+  t.pass('7000 cases');
+});

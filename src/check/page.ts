@@ -3,6 +3,7 @@
 // with the serving config's resolver, trust policy and blocklist, caches
 // each name's report for a minute, and renders the HTML.
 import type { Config } from '../config/types.js';
+import { createLimiter } from '../federation/backoff.js';
 import { tlsPolicyFromConfig } from '../federation/tls-policy.js';
 import { renderHtmlForm, renderHtmlReport } from './report-html.js';
 import { cachedChecker, runCheck, type CheckOptions } from './run.js';
@@ -25,30 +26,13 @@ export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPoli
   maxConcurrent?: number;
 }
 
-/** Runs at most `limit` calls of `fn` at a time; the others wait in arrival order. */
-export function limitConcurrency<A, R>(limit: number, fn: (arg: A) => Promise<R>): (arg: A) => Promise<R> {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async (arg) => {
-    // A waiter is handed the finishing call's slot, so no newcomer can slip in between.
-    if (running >= limit) await new Promise<void>((go) => waiting.push(go));
-    else running++;
-    try {
-      return await fn(arg);
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
-}
-
 export async function createCheckPageService(opts: CheckPageOptions): Promise<CheckPageService> {
   const { config, path, ttlMs, maxConcurrent, ...probe } = opts;
   // Built once: reading the CA files and building the secure context is the costly part.
   const tlsPolicy = await tlsPolicyFromConfig(config, probe.systemCas ? { systemCas: probe.systemCas } : {});
   // Visitors with many different names must not open connections without bound.
-  const run = limitConcurrency(maxConcurrent ?? 4, (name: string) => runCheck(name, { ...probe, config, tlsPolicy }));
+  const limit = createLimiter(maxConcurrent ?? 4);
+  const run = (name: string) => limit(() => runCheck(name, { ...probe, config, tlsPolicy }));
   const checker = cachedChecker(run, {
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(probe.now ? { now: probe.now } : {}),

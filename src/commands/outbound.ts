@@ -52,8 +52,8 @@ export async function createPeerServices(opts: {
   dnsServers?: readonly string[];
   systemCas?: readonly string[];
   now?: () => number;
-  /** Persist the key cache under data_dir (serve does; one-shot commands do not). */
-  persistKeys?: boolean;
+  /** Long-running (serve): persist the key cache under data_dir and back off from failing destinations. */
+  longRunning?: boolean;
 }): Promise<PeerServices> {
   const { config } = opts;
   const client = await createFederationClient({
@@ -62,6 +62,7 @@ export async function createPeerServices(opts: {
     ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
     ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.longRunning ? { backoff: {} } : {}),
   });
   const keyStore = createKeyStore({
     fetchers: {
@@ -72,7 +73,7 @@ export async function createPeerServices(opts: {
     trustedKeyServers: config.trustedKeyServers,
     logger: opts.logger,
     ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.persistKeys ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
+    ...(opts.longRunning ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
   });
   return {
     client,

@@ -1,14 +1,21 @@
 // `fedpeer serve`: the composition root of the inbound side. It reads the
 // signing keys and certificates the config names, builds one app per
 // listener and binds them.
-import { readFile, writeFile, rm } from 'node:fs/promises';
+import { access, readFile, writeFile, rm } from 'node:fs/promises';
+import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { parseSigningKeys, type SigningKey } from '../matrix/signing-key.js';
+import { parseServerName } from '../matrix/server-name.js';
 import { createKeyPublisher, type KeyPublisher } from '../server/key-document.js';
 import { buildApp } from '../server/app.js';
-import { startListeners, type RunningListeners } from '../server/listeners.js';
-import { createCertificateStore, loadCertificate, type CertificateStore } from '../server/certificates.js';
+import { effectiveListeners, speaksTls, startListeners, type RunningListeners } from '../server/listeners.js';
+import { createCertificateStore, uncoveredHosts, type CertificateEntry, type CertificateStore } from '../server/certificates.js';
+import { loadCertificateSet, type CertificateFiles } from '../server/certificate-files.js';
+import { watchFiles, type FileWatch } from '../server/file-watch.js';
+import { placeholderCertificate } from '../server/placeholder-certificate.js';
+import { createChallengeStore, type ChallengeStore } from '../acme/challenge-store.js';
+import { createAcmeManager, type AcmeManager, type AcmeTiming } from '../acme/manager.js';
 import { createPeerServices, type PeerServices } from './outbound.js';
 import { createCheckPageService } from '../check/page.js';
 import { CHECK_PAGE_PATH } from '../server/routes/check-page.js';
@@ -20,6 +27,15 @@ export interface RunningServer {
   certificates?: CertificateStore;
   /** The outbound side: federation client and remote key store. */
   peer: PeerServices;
+  /** HTTP-01 answers in flight, served by `type: acme` listeners. */
+  challenges: ChallengeStore;
+  /** Present when acme.enabled. */
+  acme?: AcmeManager;
+  /**
+   * Re-reads every certificate file (SIGHUP, file watch, after ACME). A file
+   * that is now broken keeps its previous certificate and logs an error.
+   */
+  reloadCertificates(): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -34,22 +50,49 @@ export async function readSigningKeys(config: Config): Promise<SigningKey[]> {
   return parseSigningKeys(text, config.signingKeyPath);
 }
 
-export async function readCertificates(config: Config): Promise<CertificateStore | undefined> {
-  const pairs: Array<{ cert: string; key: string }> = [];
-  if (config.tlsCertificatePath && config.tlsPrivateKeyPath) pairs.push({ cert: config.tlsCertificatePath, key: config.tlsPrivateKeyPath });
-  for (const p of config.tlsCertificates) pairs.push({ cert: p.certificatePath, key: p.privateKeyPath });
-  if (pairs.length === 0) return undefined;
-  const entries = [];
-  for (const { cert, key } of pairs) {
-    const [certPem, keyPem] = await Promise.all([readFile(cert, 'utf8'), readFile(key, 'utf8')]);
-    entries.push(loadCertificate({ certPem, keyPem, label: cert }));
+/** The certificate files the operator names, in config order (the first is the default). */
+export function operatorCertificateFiles(config: Config): CertificateFiles[] {
+  const list: CertificateFiles[] = [];
+  if (config.tlsCertificatePath && config.tlsPrivateKeyPath) {
+    list.push({ certificatePath: config.tlsCertificatePath, privateKeyPath: config.tlsPrivateKeyPath, key: 'tls_certificate_path', required: true });
   }
-  return createCertificateStore(entries);
+  config.tlsCertificates.forEach((p, i) => list.push({ ...p, key: `tls_certificates[${i}]`, required: true }));
+  return list;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Operator files first, then the ACME certificates stored so far. */
+async function certificateFiles(config: Config, acme: AcmeManager | undefined): Promise<CertificateFiles[]> {
+  const list = operatorCertificateFiles(config);
+  for (const domain of acme?.domains ?? []) {
+    const certificatePath = acme!.files.certificatePath(domain);
+    if (await exists(certificatePath)) list.push({ certificatePath, privateKeyPath: acme!.files.privateKeyPath(domain), key: `acme (${domain})`, required: false });
+  }
+  return list;
+}
+
+/** Hosts the certificates are expected to cover: server_name's and public_baseurl's. */
+export function expectedHosts(config: Config): string[] {
+  const hosts = [parseServerName(config.serverName).host];
+  if (config.publicBaseurl !== undefined) hosts.push(new URL(config.publicBaseurl).hostname.replace(/^\[|\]$/g, ''));
+  return [...new Set(hosts.map((h) => h.toLowerCase()))];
 }
 
 export interface ServeOptions {
   logger: Logger;
   now?: () => number;
+  /** Watch certificate files and reload on change (default true). */
+  watchCertificates?: boolean;
+  /** Quiet time after the last change before a reload (default 500 ms). */
+  watchDebounceMs?: number;
+  /** ACME polling and retry intervals (tests shorten them). */
+  acmeTiming?: AcmeTiming;
   /** Outbound overrides (tests point these at the private internet). */
   federation?: { dnsServers?: readonly string[]; systemCas?: readonly string[] };
 }
@@ -66,7 +109,51 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     refreshIntervalMs: config.keyRefreshIntervalMs,
     now,
   });
-  const certificates = await readCertificates(config);
+  const minVersion: tls.SecureVersion = config.tlsMinimumVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2';
+  const challenges = createChallengeStore(config.acme.webroot !== undefined ? { webroot: config.acme.webroot } : {});
+  let reload: () => Promise<void> = async () => {};
+  const acme = config.acme.enabled
+    ? createAcmeManager({
+        config,
+        logger,
+        challenges,
+        now,
+        onIssued: () => reload(),
+        ...(opts.acmeTiming ? { timing: opts.acmeTiming } : {}),
+      })
+    : undefined;
+
+  const needTls = effectiveListeners(config).some(speaksTls);
+  let loaded = await loadCertificateSet(await certificateFiles(config, acme), { minVersion, now: now(), logger });
+  let initial: CertificateEntry[] = [...loaded.values()];
+  if (initial.length === 0 && needTls && acme) {
+    logger.warn({ domains: acme.domains }, 'no certificate yet: serving a self-signed placeholder until ACME issues one');
+    initial = [await placeholderCertificate([...acme.domains], { minVersion, now: now() })];
+  }
+  const certificates = initial.length > 0 ? createCertificateStore(initial, { minVersion }) : undefined;
+  if (certificates && needTls) {
+    for (const host of uncoveredHosts(certificates.entries(), expectedHosts(config))) {
+      logger.warn({ host }, `no configured certificate covers ${host} (the host of server_name or public_baseurl); clients asking for it get ${certificates.entries()[0]!.source.label}`);
+    }
+  }
+
+  // Reloads run one after another, each building on the set the last one left.
+  let chain = Promise.resolve();
+  reload = () => {
+    chain = chain.then(async () => {
+      if (!certificates) return;
+      const next = await loadCertificateSet(await certificateFiles(config, acme), { minVersion, now: now(), logger, previous: loaded });
+      if (next.size === 0) {
+        logger.error('certificate reload: no certificate could be loaded; the current ones stay in service');
+        return;
+      }
+      loaded = next;
+      certificates.replace([...next.values()]);
+      logger.info({ certificates: [...next.values()].map((e) => ({ file: e.source.label, names: e.dnsNames, notAfter: new Date(e.notAfter).toISOString() })) }, 'certificates reloaded');
+    }).catch((err) => logger.error({ err }, 'certificate reload failed; the current certificates stay in service'));
+    return chain;
+  };
+
   // The same DNS servers, CAs and clock for the outbound client and the check page.
   const outbound = {
     ...(opts.now ? { now: opts.now } : {}),
@@ -74,11 +161,12 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     ...(opts.federation?.systemCas ? { systemCas: opts.federation.systemCas } : {}),
   };
   const checkPage = config.checkPage.enabled ? await createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
-  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, persistKeys: true, ...outbound });
+  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...outbound });
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
+    buildApp(config, { keyPublisher, logger, challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
+      type: listener.type,
     });
   let listeners: RunningListeners;
   try {
@@ -87,15 +175,35 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     await peer.close();
     throw e;
   }
+  let watch: FileWatch | undefined;
+  if (certificates && opts.watchCertificates !== false) {
+    const paths = operatorCertificateFiles(config).flatMap((f) => [f.certificatePath, f.privateKeyPath]);
+    if (paths.length > 0) {
+      watch = watchFiles(
+        paths,
+        (changed) => {
+          logger.info({ changed }, 'certificate files changed; reloading');
+          void reload();
+        },
+        { debounceMs: opts.watchDebounceMs ?? 500, logger },
+      );
+    }
+  }
+  acme?.start();
   if (config.pidFile) await writeFile(config.pidFile, `${process.pid}\n`);
   logger.info({ serverName: config.serverName, keys: signingKeys.map((k) => k.keyId) }, 'fedpeer started');
   return {
     config,
     listeners,
     keyPublisher,
-    ...(certificates ? { certificates } : {}),
     peer,
+    challenges,
+    ...(certificates ? { certificates } : {}),
+    ...(acme ? { acme } : {}),
+    reloadCertificates: () => reload(),
     async close(graceMs) {
+      watch?.close();
+      acme?.stop();
       await listeners.close(graceMs);
       await peer.close();
       if (config.pidFile) await rm(config.pidFile, { force: true });
@@ -108,6 +216,8 @@ export interface ServeCommandOptions {
   keysDir?: string;
   logger: Logger;
   io: import('./io.js').CommandIO;
+  /** Passed to startServer (tests turn the watch off to prove SIGHUP alone). */
+  watchCertificates?: boolean;
 }
 
 /** Loads the config (or the embedded default), starts, and stops on SIGTERM/SIGINT. */
@@ -136,9 +246,9 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<RunningSe
       ].join('\n'),
     );
   }
-  const server = await startServer(config, { logger: opts.logger });
-  const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.listener.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
-  opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop)`);
+  const server = await startServer(config, { logger: opts.logger, ...(opts.watchCertificates === false ? { watchCertificates: false } : {}) });
+  const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
+  opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop, SIGHUP reloads certificates)`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -152,7 +262,21 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<RunningSe
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  const onHup = () => {
+    opts.logger.info({ signal: 'SIGHUP' }, 'reloading certificates');
+    void server.reloadCertificates();
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+  const close = server.close.bind(server);
+  server.close = async (graceMs) => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
+    await close(graceMs);
+  };
   return server;
 }

@@ -165,7 +165,8 @@ const ACME_KEYS = [
 
 // Synapse before 1.30 had its own ACME v1 section under the same name. Its
 // keys are accepted so an old file still loads; `url` is dropped because
-// ACME v1 endpoints no longer exist, the rest map onto fedpeer's keys.
+// ACME v1 endpoints no longer exist, the rest map onto fedpeer's keys
+// (bind_addresses goes with port: the implicit HTTP-01 listener).
 const LEGACY_ACME_KEYS = ['url', 'bind_addresses', 'reprovision_threshold', 'domain', 'account_key_file'] as const;
 
 function acme(raw: RawMap, baseDir: string): AcmeConfig {
@@ -177,6 +178,7 @@ function acme(raw: RawMap, baseDir: string): AcmeConfig {
   const domains = opt(m, key, 'domains', (v, k) => strList(v, k).map((d, i) => dnsName(d, indexOf(k, i))), [] as string[]);
   if (domains.length === 0 && legacyDomain !== undefined) domains.push(legacyDomain);
   const legacyRenew = opt(m, key, 'reprovision_threshold', (v, k) => int(v, k, 1, 365), 30);
+  const bindAddresses = opt(m, key, 'bind_addresses', strList, undefined);
   return {
     enabled: opt(m, key, 'enabled', bool, false),
     directoryUrl: opt(m, key, 'directory_url', httpUrl, LETS_ENCRYPT_DIRECTORY),
@@ -187,5 +189,6 @@ function acme(raw: RawMap, baseDir: string): AcmeConfig {
     storageDir: opt(m, key, 'storage_dir', p, p('keys/acme', keyOf(key, 'storage_dir'))),
     webroot: opt(m, key, 'webroot', p, undefined),
     port: opt(m, key, 'port', port, undefined),
+    ...(bindAddresses !== undefined ? { bindAddresses } : {}),
   };
 }

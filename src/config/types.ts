@@ -73,7 +73,13 @@ export interface AcmeConfig {
   storageDir: string;
   /** Directory an external web server serves /.well-known/acme-challenge/ from. */
   webroot?: string;
+  /**
+   * Synapse's legacy ACME listener: when set and no `type: acme` listener is
+   * configured, HTTP-01 answers are served on this port.
+   */
   port?: number;
+  /** Addresses for that implicit listener (Synapse's acme.bind_addresses); absent means all. */
+  bindAddresses?: string[];
 }
 
 export interface TrustedKeyServer {

@@ -6,6 +6,7 @@
 // the well-known cache, the trust policy and the connection pools from the
 // config, so every outbound connection (well-known, federation requests,
 // key fetches) goes through the same policy.
+import { createBackoff, createLimiter, type Backoff, type BackoffOptions } from './backoff.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config/types.js';
 import { PACKAGE_VERSION } from '../version.js';
@@ -63,6 +64,8 @@ export interface FederationClient {
   /** One request; resolves with a 2xx response's JSON, or throws FederationError. */
   request(serverName: string, method: string, path: string, options?: RequestOptions): Promise<FederationResponse>;
   resolveServerName(serverName: string): Promise<Resolution>;
+  /** The destination backoff, when enabled. */
+  readonly backoff: Backoff | undefined;
   /** Drops pooled connections. */
   close(): void;
   readonly tls: TlsPolicy;
@@ -87,6 +90,10 @@ export interface FederationClientOptions {
   wellKnownTimeoutMs?: number;
   /** TCP connect per address; default 10 s. */
   connectTimeoutMs?: number;
+  /** Back off from failing destinations (Synapse's scheme); `serve` turns it on, one-shot commands do not. */
+  backoff?: BackoffOptions;
+  /** Outbound requests in flight at once over all destinations; default 512. */
+  maxConcurrentRequests?: number;
 }
 
 export const USER_AGENT = `fedpeer/${PACKAGE_VERSION}`;
@@ -136,7 +143,22 @@ export async function createFederationClient(opts: FederationClientOptions): Pro
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   const domainWhitelist = config.federationDomainWhitelist === null ? null : new Set(config.federationDomainWhitelist);
 
+  const backoff = opts.backoff ? createBackoff({ ...opts.backoff, ...(opts.now ? { now: opts.now } : {}), ...(opts.random ? { random: opts.random } : {}) }) : undefined;
+  const limit = createLimiter(opts.maxConcurrentRequests ?? 512);
+
   async function request(serverName: string, method: string, path: string, options: RequestOptions = {}): Promise<FederationResponse> {
+    backoff?.check(serverName);
+    try {
+      const response = await limit(() => attempt(serverName, method, path, options));
+      backoff?.success(serverName);
+      return response;
+    } catch (e) {
+      backoff?.failure(serverName, e);
+      throw e;
+    }
+  }
+
+  async function attempt(serverName: string, method: string, path: string, options: RequestOptions): Promise<FederationResponse> {
     if (!path.startsWith('/')) throw new FederationError('request', 'path', `path must start with "/", got ${JSON.stringify(path)}`, { serverName });
     if (domainWhitelist !== null && !domainWhitelist.has(serverName)) {
       throw new FederationError('policy', 'federation_domain_whitelist', `${serverName} is not in federation_domain_whitelist`, { serverName });
@@ -185,6 +207,7 @@ export async function createFederationClient(opts: FederationClientOptions): Pro
 
   return {
     request,
+    backoff,
     resolveServerName: (name) => resolver.resolveServerName(name),
     close: () => parts.transport.close(),
     tls: parts.tls,

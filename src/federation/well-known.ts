@@ -107,6 +107,29 @@ export async function targetsForUrl(dns: DnsResolver, url: URL): Promise<Target[
   return found.addresses.map((a) => ({ ...base, address: a.address }));
 }
 
+/**
+ * The body of /.well-known/matrix/server: a JSON object whose "m.server" is a
+ * valid server name. Pure, so `fedpeer check` and the property tests use the
+ * very rule resolution uses.
+ */
+export function parseWellKnownBody(body: Buffer): { ok: true; server: string } | { ok: false; check: 'json' | 'm.server'; reason: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    return { ok: false, check: 'json', reason: `body is not JSON: ${(e as Error).message}` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, check: 'json', reason: 'body is not a JSON object' };
+  const server = (parsed as Record<string, unknown>)['m.server'];
+  if (typeof server !== 'string') return { ok: false, check: 'm.server', reason: '"m.server" is missing or not a string' };
+  try {
+    parseServerName(server);
+  } catch (e) {
+    return { ok: false, check: 'm.server', reason: `"m.server" ${(e as Error).message}` };
+  }
+  return { ok: true, server };
+}
+
 /** A failed fetch. Temporary failures keep a cached answer and are retried for names that had one. */
 class FetchFailure extends Error {
   constructor(
@@ -248,20 +271,9 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
       }
     }
     trail.body = response.body.subarray(0, 4096).toString('utf8');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(response.body.toString('utf8'));
-    } catch (e) {
-      throw new FetchFailure(false, 'json', `body is not JSON: ${(e as Error).message}`);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FetchFailure(false, 'json', 'body is not a JSON object');
-    const server = (parsed as Record<string, unknown>)['m.server'];
-    if (typeof server !== 'string') throw new FetchFailure(false, 'm.server', '"m.server" is missing or not a string');
-    try {
-      parseServerName(server);
-    } catch (e) {
-      throw new FetchFailure(false, 'm.server', `"m.server" ${(e as Error).message}`);
-    }
+    const parsedBody = parseWellKnownBody(response.body);
+    if (!parsedBody.ok) throw new FetchFailure(false, parsedBody.check, parsedBody.reason);
+    const server = parsedBody.server;
     const fromHeaders = cachePeriodFromHeaders(response.rawHeaders, now());
     if (fromHeaders !== undefined) trail.headerPeriodMs = fromHeaders;
     const periodMs = fromHeaders === undefined ? WELL_KNOWN_PERIODS.default * jitter() : clamp(fromHeaders);

@@ -4,15 +4,19 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { KeyPublisher } from './key-document.js';
-import { installErrorHandlers } from './matrix-errors.js';
+import { installErrorHandlers, sendMatrixError } from './matrix-errors.js';
+import { MatrixError } from '../matrix/errors.js';
 import { registerKeyServerRoutes } from './routes/keys.js';
 import { registerVersionRoute } from './routes/federation.js';
-import { PACKAGE_VERSION } from '../version.js';
+import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerAcmeChallengeRoutes, type ChallengeLookup } from './routes/acme-challenge.js';
 import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
-import { notJson } from '../matrix/errors.js';
+import { installJsonBodyParser } from './json-body.js';
 import { createRateLimiter, rateLimitHook } from './rate-limit.js';
+import { parseServerName, urlHost } from '../matrix/server-name.js';
+import { PACKAGE_VERSION } from '../version.js';
 import { registerCheckPage, type CheckPageService } from './routes/check-page.js';
 
 export interface AppServices {
@@ -24,6 +28,8 @@ export interface AppServices {
    * origin keys in it. Without it those routes are not offered.
    */
   remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup };
+  /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
+  challenges?: ChallengeLookup;
   /** The federation check, handed in by the CLI when check_page is enabled; without it there is no page. */
   checkPage?: CheckPageService;
   now?: () => number;
@@ -34,11 +40,13 @@ export interface AppOptions {
   resources: ReadonlySet<string>;
   /** Trust X-Forwarded-For/-Proto (the listener's `x_forwarded`). */
   trustProxy?: boolean;
+  /** The listener type: 'http' (default) or 'acme' (HTTP-01 answers and a redirect to https, nothing else). */
+  type?: string;
 }
 
 export const ALL_RESOURCES: ReadonlySet<string> = new Set(['federation', 'keys', 'client']);
 
-export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
+function baseApp(config: Config, log: Logger, trustProxy: boolean): FastifyInstance {
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
     // and write two lines per request. The onResponse hook below writes one
@@ -46,11 +54,18 @@ export async function buildApp(config: Config, services: AppServices, options: A
     // a few percent of a bare node:https server (docs/PERFORMANCE.md).
     logger: false,
     bodyLimit: config.limits.bodyLimit,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy,
     return503OnClosing: true,
+    // Server names (up to 255 characters plus a port) travel as path parameters.
+    routerOptions: { maxParamLength: 512 },
+    // Errors raised while routing (before any handler) are Matrix JSON too.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void sendMatrixError(reply, new MatrixError(tooLong ? 414 : 400, tooLong ? 'M_TOO_LARGE' : 'M_UNRECOGNIZED', tooLong ? 'Path segment too long' : 'Malformed request path'));
+    },
   });
-  const log = services.logger;
   installErrorHandlers(app, log);
+  installJsonBodyParser(app);
   app.addHook('onResponse', (request, reply, done) => {
     log.info(
       { reqId: request.id, method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
@@ -58,16 +73,29 @@ export async function buildApp(config: Config, services: AppServices, options: A
     );
     done();
   });
-  // Synapse reads federation bodies as JSON whatever their Content-Type says;
-  // so does fedpeer, and what is not JSON gets 400 M_NOT_JSON.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, body === '' ? undefined : JSON.parse(body as string));
-    } catch {
-      done(notJson('Content not JSON'), undefined);
-    }
+  return app;
+}
+
+/** The `type: acme` listener's app: HTTP-01 answers and a redirect to https. */
+export async function buildAcmeApp(config: Config, services: Pick<AppServices, 'logger' | 'challenges'>, options: { trustProxy?: boolean } = {}): Promise<FastifyInstance> {
+  const app = baseApp(config, services.logger, options.trustProxy ?? false);
+  registerAcmeChallengeRoutes(app, {
+    ...(services.challenges ? { challenges: services.challenges } : {}),
+    ...(config.acme.webroot !== undefined ? { webroot: config.acme.webroot } : {}),
+    fallbackHost: urlHost(parseServerName(config.serverName)),
   });
+  await app.ready();
+  return app;
+}
+
+export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
+  if (options.type === 'acme') return buildAcmeApp(config, services, options);
+  const app = baseApp(config, services.logger, options.trustProxy ?? false);
   const now = services.now ?? Date.now;
+  // Synapse serves /.well-known with the client resource; fedpeer, which
+  // has no client API, also with federation, the listener a delegating
+  // domain's port 443 usually points at.
+  if (options.resources.has('client') || options.resources.has('federation')) await registerWellKnownRoutes(app, config);
   const keysResource = options.resources.has('keys') || options.resources.has('federation');
   if (keysResource) registerKeyServerRoutes(app, services.keyPublisher);
   if (keysResource && services.remoteKeys) {

@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { DEFAULT_BIND_ADDRESSES } from '../config/defaults.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { CertificateStore } from './certificates.js';
 
@@ -14,6 +15,8 @@ export interface BoundServer {
   listener: ListenerConfig;
   server: http.Server | https.Server;
   address: AddressInfo | string;
+  /** Whether it speaks TLS (`type: acme` listeners never do). */
+  tls: boolean;
 }
 
 export interface RunningListeners {
@@ -33,7 +36,41 @@ export interface ListenerDeps {
 }
 
 /** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http']);
+export const SERVED_TYPES = new Set(['http', 'acme']);
+
+/**
+ * The configured listeners, plus Synapse's legacy ACME listener (acme.port,
+ * acme.bind_addresses) when ACME is on and no `type: acme` listener exists.
+ */
+export function effectiveListeners(config: Config): ListenerConfig[] {
+  const { acme } = config;
+  if (!acme.enabled || acme.port === undefined || config.listeners.some((l) => l.type === 'acme')) return config.listeners;
+  return [
+    ...config.listeners,
+    { kind: 'tcp', type: 'acme', port: acme.port, bindAddresses: acme.bindAddresses ?? [...DEFAULT_BIND_ADDRESSES], tls: false, xForwarded: false, resources: [] },
+  ];
+}
+
+/** Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain HTTP by definition, whatever `tls` says. */
+export function speaksTls(listener: ListenerConfig): boolean {
+  return listener.tls && listener.type !== 'acme';
+}
+
+/**
+ * Timeouts are enforced by a periodic sweep whose default period is 30 s,
+ * which would let a client that drips its headers hold a connection for
+ * headers_timeout + 30 s; a period of a tenth of the shortest timeout (at
+ * most 1 s) keeps the cut-off close to the configured value.
+ */
+function serverLimits(config: Config): http.ServerOptions {
+  const l = config.limits;
+  return {
+    headersTimeout: l.headersTimeoutMs,
+    requestTimeout: l.requestTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(l.headersTimeoutMs, l.requestTimeoutMs) / 10))),
+  };
+}
 
 function applyLimits(server: http.Server, config: Config): void {
   const l = config.limits;
@@ -70,8 +107,15 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
               server.closeAllConnections();
             }, graceMs);
             timer.unref();
+            // A keep-alive connection whose request finishes after close()
+            // turns idle and would linger until keep_alive_timeout; closing
+            // idle connections as they appear lets shutdown end with the last
+            // in-flight request.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100);
+            sweep.unref();
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(sweep);
               resolve();
             });
             server.closeIdleConnections();
@@ -81,7 +125,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
     await Promise.all(apps.map((a) => a.close()));
   };
   try {
-    for (const listener of config.listeners) {
+    for (const listener of effectiveListeners(config)) {
       if (!SERVED_TYPES.has(listener.type)) {
         logger.warn({ type: listener.type }, `listener type "${listener.type}" is not served by fedpeer; skipped`);
         continue;
@@ -93,11 +137,13 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
       let boundOne = false;
       for (const host of hosts) {
         let server: http.Server;
-        if (listener.tls) {
+        if (speaksTls(listener)) {
           if (!deps.certificates) throw new Error(`listener on port ${listener.kind === 'tcp' ? listener.port : listener.path} has tls: true but no certificate is configured (tls_certificate_path / tls_certificates)`);
-          server = https.createServer(deps.certificates.serverOptions(config.tlsMinimumVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2'), handler);
+          const tlsServer = https.createServer({ ...deps.certificates.serverOptions(), ...serverLimits(config) }, handler);
+          deps.certificates.attach(tlsServer);
+          server = tlsServer;
         } else {
-          server = http.createServer(handler);
+          server = http.createServer(serverLimits(config), handler);
         }
         applyLimits(server, config);
         try {
@@ -114,8 +160,8 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         }
         boundOne = true;
         const address = server.address() ?? '';
-        bound.push({ listener, server, address });
-        logger.info({ address, tls: listener.tls, resources: listener.resources.flatMap((r) => r.names) }, 'listening');
+        bound.push({ listener, server, address, tls: speaksTls(listener) });
+        logger.info({ address, type: listener.type, tls: speaksTls(listener), resources: listener.resources.flatMap((r) => r.names) }, 'listening');
       }
     }
   } catch (err) {
