@@ -110,6 +110,7 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   }
   const command = positionals[0] ?? (values.version ? 'version' : 'help');
   const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
   try {
     switch (command) {
       case 'help':
@@ -151,7 +152,6 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       }
       case 'resolve': {
         const { resolveCommand } = await import('./commands/resolve.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
         return await resolveCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           json: values.json === true,
@@ -162,7 +162,6 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       }
       case 'keys': {
         const { keysCommand } = await import('./commands/keys.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as unknown as string[]) : undefined);
         return await keysCommand(io, {
           ...(positionals[1] ? { name: positionals[1] } : {}),
           ...(str('notary') ? { notary: str('notary')! } : {}),
@@ -174,7 +173,6 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       }
       case 'request': {
         const { requestCommand } = await import('./commands/request.js');
-        const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as unknown as string[]) : undefined);
         return await requestCommand(io, {
           ...(positionals[1] ? { destination: positionals[1] } : {}),
           ...(positionals[2] ? { path: positionals[2] } : {}),
