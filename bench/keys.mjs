@@ -4,15 +4,14 @@
 // (2) notary POST latency for 50 servers fetched concurrently (uncached, then
 // cached). Server names are IP literals (127.70.3.x / 127.70.4.x), so no DNS
 // is involved; everything stays on loopback.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:https';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
-import { issueCertificate } from '../dist/server/dev-ca.js';
 import { parseSigningKeys } from '../dist/matrix/signing-key.js';
 import { buildXMatrixHeader, requestSigningObject, signJson, verifyJsonSignature, parseXMatrixHeader } from '../dist/matrix/signing.js';
-import { startChild, load, rssMiB } from './lib.mjs';
+import { startChild, startPeer, load, rssMiB } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -32,36 +31,12 @@ function post(url, body, ca) {
   });
 }
 
-async function node(dir, files, address, extra, ca) {
-  const leaf = await issueCertificate(ca, { ipAddresses: [address] });
-  writeFileSync(join(dir, `${address}.crt`), leaf.certPem);
-  writeFileSync(join(dir, `${address}.key`), leaf.keyPem);
-  const { formatSigningKeys, generateSigningKey } = await import('../dist/matrix/signing-key.js');
-  writeFileSync(join(dir, `${address}.signing.key`), formatSigningKeys([generateSigningKey()]));
-  const cfg = join(dir, `${address}.yaml`);
-  writeFileSync(
-    cfg,
-    `server_name: "${address}:8448"
-signing_key_path: ${address}.signing.key
-tls_certificate_path: ${address}.crt
-tls_private_key_path: ${address}.key
-federation_custom_ca_list: [${files.caCertPath}]
-ip_range_whitelist: ['127.70.0.0/16']
-data_dir: data-${address}
-${extra}
-listeners:
-  - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-`,
-  );
-  return startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile: join(dir, `${address}.log`) });
-}
-
 export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-bench-keys-'));
   const files = await ensureDevFiles(join(dir, 'keys'));
   const ca = { certPem: readFileSync(files.caCertPath, 'utf8'), keyPem: readFileSync(join(dir, 'keys', 'dev-ca.key'), 'utf8') };
-  const a = await node(dir, files, A, '', ca);
-  const b = await node(dir, files, B, `test_users: {"@alice:${B}:8448": {displayname: Alice}}\nnotary: {max_servers: 200}\nlimits: {rate_limit: {per_second: 100000, burst: 100000}}`, ca);
+  const a = await startPeer({ dir, caCertPath: files.caCertPath, ca, address: A });
+  const b = await startPeer({ dir, caCertPath: files.caCertPath, ca, address: B, extra: `test_users: {"@alice:${B}:8448": {displayname: Alice}}\nnotary: {max_servers: 200}\nlimits: {rate_limit: {per_second: 100000, burst: 100000}}` });
   const aKey = parseSigningKeys(readFileSync(join(dir, `${A}.signing.key`), 'utf8'))[0];
   const uri = `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(`@alice:${B}:8448`)}`;
   const authorization = buildXMatrixHeader({ method: 'GET', uri, origin: `${A}:8448`, destination: `${B}:8448` }, aKey);

@@ -73,3 +73,42 @@ export function machine() {
   const cores = (readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm) ?? []).length;
   return `${cpus.trim()}, ${cores} cores, Node ${process.version}`;
 }
+
+/**
+ * A fedpeer child whose server name is its own IP literal (`<address>:8448`),
+ * so peers reach it without DNS: certificate for the address from the dev CA
+ * `ca`, a fresh signing key, outbound trust in that CA and the 127.70/16 block.
+ * `extra` is appended to its homeserver.yaml. Writes the files under `dir`.
+ */
+export async function startPeer({ dir, caCertPath, ca, address, extra = '', resources = ['federation', 'keys'] }) {
+  const { issueCertificate } = await import('../dist/server/dev-ca.js');
+  const { formatSigningKeys, generateSigningKey } = await import('../dist/matrix/signing-key.js');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const writeCert = async () => {
+    const leaf = await issueCertificate(ca, { ipAddresses: [address] });
+    writeFileSync(join(dir, `${address}.crt`), leaf.certPem);
+    writeFileSync(join(dir, `${address}.key`), leaf.keyPem);
+  };
+  await writeCert();
+  const signingKeyPath = join(dir, `${address}.signing.key`);
+  writeFileSync(signingKeyPath, formatSigningKeys([generateSigningKey()]));
+  const cfg = join(dir, `${address}.yaml`);
+  writeFileSync(
+    cfg,
+    `server_name: "${address}:8448"
+signing_key_path: ${address}.signing.key
+tls_certificate_path: ${address}.crt
+tls_private_key_path: ${address}.key
+federation_custom_ca_list: [${caCertPath}]
+ip_range_whitelist: ['127.70.0.0/16']
+data_dir: data-${address}
+${extra}
+listeners:
+  - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [${resources.join(', ')}]}]}
+`,
+  );
+  const logFile = join(dir, `${address}.log`);
+  const child = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile });
+  return { ...child, signingKeyPath, logFile, renewCertificate: writeCert };
+}

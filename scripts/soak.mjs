@@ -7,15 +7,14 @@
 // second, p50/p99 latency, errors (must be 0) and resident memory at start,
 // middle and end (growth must stay under 10%). Loopback only (127.70.8.x,
 // 127.70.9.x); every loop is bounded by the duration.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
-import { issueCertificate } from '../dist/server/dev-ca.js';
-import { formatSigningKeys, generateSigningKey, parseSigningKeys } from '../dist/matrix/signing-key.js';
+import { parseSigningKeys } from '../dist/matrix/signing-key.js';
 import { buildXMatrixHeader } from '../dist/matrix/signing.js';
-import { startChild, rssMiB, machine } from '../bench/lib.mjs';
+import { startChild, startPeer, rssMiB, machine } from '../bench/lib.mjs';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const ORIGIN = '127.70.8.1';
@@ -27,43 +26,19 @@ const files = await ensureDevFiles(join(dir, 'keys'));
 const caKeyPath = join(dir, 'keys', 'dev-ca.key');
 const ca = { certPem: readFileSync(files.caCertPath, 'utf8'), keyPem: readFileSync(caKeyPath, 'utf8') };
 
-async function writeCert(address) {
-  const leaf = await issueCertificate(ca, { ipAddresses: [address] });
-  writeFileSync(join(dir, `${address}.crt`), leaf.certPem);
-  writeFileSync(join(dir, `${address}.key`), leaf.keyPem);
-  return leaf;
-}
-
-async function startNode(address, extra) {
-  await writeCert(address);
-  writeFileSync(join(dir, `${address}.signing.key`), formatSigningKeys([generateSigningKey()]));
-  const cfg = join(dir, `${address}.yaml`);
-  writeFileSync(
-    cfg,
-    `server_name: "${address}:8448"
-signing_key_path: ${address}.signing.key
-tls_certificate_path: ${address}.crt
-tls_private_key_path: ${address}.key
-federation_custom_ca_list: [${files.caCertPath}]
-ip_range_whitelist: ['127.70.0.0/16']
-data_dir: data-${address}
-${extra}
-listeners:
-  - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [federation, keys, client]}]}
-`,
-  );
-  return startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile: join(dir, `${address}.log`) });
-}
-
-const origin = await startNode(ORIGIN, '');
-const server = await startNode(
-  SERVER,
-  `key_refresh_interval: 20s
+const origin = await startPeer({ dir, caCertPath: files.caCertPath, ca, address: ORIGIN });
+const server = await startPeer({
+  dir,
+  caCertPath: files.caCertPath,
+  ca,
+  address: SERVER,
+  resources: ['federation', 'keys', 'client'],
+  extra: `key_refresh_interval: 20s
 public_baseurl: "https://${SERVER}:8448/"
 serve_server_wellknown: true
 test_users: {"@alice:${SERVER}:8448": {displayname: Alice}}
 limits: {rate_limit: {per_second: 1000000, burst: 1000000}}`,
-);
+});
 const keyServers = await startChild(['bench/key-servers-child.mjs', files.caCertPath, caKeyPath, '9', String(KEY_SERVERS)], {
   readyPattern: /key servers ready/,
   logFile: join(dir, 'key-servers.log'),
@@ -88,7 +63,7 @@ await autocannon({ url: `https://${SERVER}:8448`, requests, duration: WARMUP, co
 const rss = { start: rssMiB(server.pid), middle: 0, end: 0 };
 let reloaded = false;
 const middle = setTimeout(async () => {
-  await writeCert(SERVER);
+  await server.renewCertificate();
   server.child.kill('SIGHUP');
   reloaded = true;
   rss.middle = rssMiB(server.pid);

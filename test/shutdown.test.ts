@@ -64,7 +64,8 @@ listeners:
     });
     child.once('exit', (c) => reject(new Error(`exited ${c}: ${stderr}`)));
   });
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 10 });
+  // One connection per request, so all 20 are at the server (none queued in the agent).
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 20 });
   t.teardown(() => agent.destroy());
   const ask = (path: string, method = 'GET', body?: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -78,7 +79,11 @@ listeners:
     });
   // 20 slow requests in flight over keep-alive connections...
   const inflight = Array.from({ length: 20 }, () => ask('/_matrix/key/v2/query', 'POST', JSON.stringify({ server_keys: { 'slow.test': {} } })));
-  await new Promise((r) => setTimeout(r, 300));
+  // In flight means the server is handling them: the slow key server has been
+  // asked (the notary shares one fetch among them), and all 20 were written.
+  for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  t.ok(slow.requests.length > 0, 'requests are in flight (the key fetch has started)');
   child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
   // ...a new connection after SIGTERM is not accepted...

@@ -64,14 +64,5 @@ export async function federationWorld(area: Area): Promise<FederationWorld> {
   };
 }
 
-/** Deterministic [0, 1) numbers (mulberry32), for SRV weights and jitter. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic [0, 1) numbers, for SRV weights and jitter. */
+export { prng as seededRandom } from './random-json.js';
