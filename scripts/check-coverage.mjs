@@ -7,7 +7,7 @@
 // measurement. Raise a floor when the totals rise; never lower one to land a change.
 import { readFileSync } from 'node:fs';
 
-const FLOORS = { lines: 90, statements: 90, functions: 90, branches: 80 };
+const FLOORS = { lines: 95, statements: 95, functions: 95, branches: 85 };
 
 let summary;
 try {
