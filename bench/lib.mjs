@@ -1,9 +1,16 @@
 // Shared pieces of the benchmarks: child servers, autocannon runs, RSS samples.
 // Every load run is bounded by duration; all traffic stays on loopback.
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
+
+/** utime + stime of a process, in milliseconds. */
+export function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // Fields after "comm": state is [0]; utime and stime are [11] and [12], in clock ticks (100 Hz on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
 
 export function rssMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -16,7 +23,12 @@ export async function startChild(args, { readyPattern, env = {}, logFile } = {})
   // Logs go to a file, as in production, not through a pipe this (load
   // generating) process would have to drain. Readiness is read from stderr.
   const out = logFile ? openSync(logFile, 'a') : 'ignore';
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, 'pipe'] });
+  // With BENCH_SERVER_CPU set (and taskset present), servers run pinned to that
+  // core and scripts/bench.mjs pins the load generator to another, so the two
+  // do not take turns on the same core and rounds vary far less.
+  const pin = process.env.BENCH_SERVER_CPU;
+  const [cmd, argv] = pin && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', ['-c', pin, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', out, 'pipe'] });
   let seen = '';
   const ready = new Promise((resolve, reject) => {
     const onData = (d) => {
@@ -111,4 +123,27 @@ listeners:
   const logFile = join(dir, `${address}.log`);
   const child = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile });
   return { ...child, signingKeyPath, logFile, renewCertificate: writeCert };
+}
+
+/**
+ * On a machine with two or more cores and taskset, re-runs the calling script
+ * pinned to core 0 with its servers on core 1 (BENCH_SERVER_CPU), and returns
+ * the child's exit code; returns undefined when already pinned or when pinning
+ * is not possible (or BENCH_NO_PIN is set), and the caller goes on unpinned.
+ */
+export async function runPinned(script, args) {
+  const { cpus } = await import('node:os');
+  const { spawnSync } = await import('node:child_process');
+  if (process.env.BENCH_PINNED || process.env.BENCH_NO_PIN || cpus().length < 2 || !existsSync('/usr/bin/taskset')) return undefined;
+  const r = spawnSync('/usr/bin/taskset', ['-c', '0', process.execPath, script, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: '1', BENCH_SERVER_CPU: process.env.BENCH_SERVER_CPU ?? '1' },
+  });
+  return r.status ?? 1;
+}
+
+export function pinningNote() {
+  return process.env.BENCH_SERVER_CPU
+    ? `servers pinned to core ${process.env.BENCH_SERVER_CPU}, load generator to core 0 (taskset), so they do not take turns on one core`
+    : 'not pinned (no taskset, one core, or BENCH_NO_PIN): load generator and servers share the cores';
 }

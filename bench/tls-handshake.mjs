@@ -16,7 +16,7 @@ import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
 import { issueCertificate } from '../dist/server/dev-ca.js';
-import { startChild } from './lib.mjs';
+import { startChild, cpuMs } from './lib.mjs';
 
 const FEDPEER = { host: '127.70.1.1', port: 8448 };
 const BARE = { host: '127.70.1.2', port: 8448 };
@@ -31,13 +31,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const MAX_PER_ROUND = 1_000_000;
 const PATH = '/_matrix/federation/v1/version';
-
-/** utime + stime of a process, in milliseconds. */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // Fields after "comm": state is [0]; utime and stime are [11] and [12], in clock ticks (100 Hz on Linux).
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 /** One connection: handshake, one GET, read to the end. Resolves { ok, ms }. */
 function once(target, servername, secureContext) {

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // npm run bench [-- NAME ...]: runs the benchmarks under bench/ (all, or the
 // named ones) and prints their results as Markdown for docs/PERFORMANCE.md.
-import { machine } from '../bench/lib.mjs';
+import { machine, pinningNote, runPinned } from '../bench/lib.mjs';
+
+const pinned = await runPinned(new URL(import.meta.url).pathname, process.argv.slice(2));
+if (pinned !== undefined) process.exit(pinned);
 
 const ALL = ['key-server', 'tls-handshake', 'resolution', 'keys'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -11,7 +14,7 @@ if (unknown.length) {
   console.error(`bench: unknown benchmark ${unknown.join(', ')}; known: ${ALL.join(', ')}`);
   process.exit(2);
 }
-console.log(`# fedpeer benchmarks\n\n- date: ${new Date().toISOString()}\n- machine: ${machine()}\n- command: npm run bench${chosen.length ? ` -- ${chosen.join(' ')}` : ''}\n`);
+console.log(`# fedpeer benchmarks\n\n- date: ${new Date().toISOString()}\n- machine: ${machine()}\n- command: npm run bench${chosen.length ? ` -- ${chosen.join(' ')}` : ''}\n- ${pinningNote()}\n`);
 for (const name of names) {
   const mod = await import(`../bench/${name}.mjs`);
   const r = await mod.run();

@@ -14,7 +14,10 @@ import autocannon from 'autocannon';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
 import { parseSigningKeys } from '../dist/matrix/signing-key.js';
 import { buildXMatrixHeader } from '../dist/matrix/signing.js';
-import { startChild, startPeer, rssMiB, machine } from '../bench/lib.mjs';
+import { startChild, startPeer, rssMiB, machine, pinningNote, runPinned } from '../bench/lib.mjs';
+
+const pinned = await runPinned(new URL(import.meta.url).pathname, process.argv.slice(2));
+if (pinned !== undefined) process.exit(pinned);
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const ORIGIN = '127.70.8.1';
@@ -85,6 +88,7 @@ console.log(`# fedpeer soak
 - date: ${new Date().toISOString()}
 - machine: ${machine()}
 - command: npm run soak (SOAK_SECONDS=${SECONDS})
+- ${pinningNote()}
 - after a ${WARMUP} s warm-up under the same load; mix, round-robin per connection over 20 connections: key document, notary POST for ${KEY_SERVERS} servers, /.well-known/matrix/server, /.well-known/matrix/client, X-Matrix-signed profile query
 - in the middle: new certificate files + SIGHUP (${reloaded ? 'done' : 'NOT done'}; reload lines in the log: ${reloadsLogged}); key document rebuilt every 10 s (key_refresh_interval 20s)
 
