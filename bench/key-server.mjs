@@ -10,6 +10,7 @@ import { startChild, load, rssMiB, cpuMs } from './lib.mjs';
 
 const FEDPEER = { host: '127.70.0.1', port: 8448 };
 const BARE = { host: '127.70.0.2', port: 8448 };
+const FASTIFY = { host: '127.70.0.3', port: 8448 };
 // Short paired rounds, the order alternating: on a 2-core machine the load
 // generator shares the CPU and background load moves one server's rate by up
 // to 2x between rounds, so the headline is the median of per-round ratios,
@@ -54,26 +55,32 @@ listeners:
     readyPattern: /bare listening/,
     logFile: join(dir, 'bare.log'),
   });
+  const bareFastify = await startChild(['bench/bare-fastify.mjs', files.certPath, files.keyPath, join(dir, 'body.json'), FASTIFY.host, String(FASTIFY.port)], {
+    readyPattern: /bare fastify listening/,
+    logFile: join(dir, 'bare-fastify.log'),
+  });
   const idleRss = rssMiB(fedpeer.pid);
   const url = (t) => `https://${t.host}:${t.port}/_matrix/key/v2/server`;
   // Warm both up (JIT, TLS session setup) before measuring.
   await load({ url: url(FEDPEER), seconds: 2 });
   await load({ url: url(BARE), seconds: 2 });
-  const rows = { fedpeer: [], bare: [] };
+  await load({ url: url(FASTIFY), seconds: 2 });
+  const rows = { fedpeer: [], bare: [], fastify: [] };
   let loadRss = 0;
   const measure = async (which) => {
-    const server = which === 'fedpeer' ? fedpeer : bare;
+    const server = { fedpeer, bare, fastify: bareFastify }[which];
     const cpu0 = cpuMs(server.pid);
-    const r = await load({ url: url(which === 'fedpeer' ? FEDPEER : BARE), seconds: SECONDS, onMidway: which === 'fedpeer' ? () => (loadRss = Math.max(loadRss, rssMiB(fedpeer.pid))) : undefined });
+    const r = await load({ url: url({ fedpeer: FEDPEER, bare: BARE, fastify: FASTIFY }[which]), seconds: SECONDS, onMidway: which === 'fedpeer' ? () => (loadRss = Math.max(loadRss, rssMiB(fedpeer.pid))) : undefined });
     r.cpuUs = r.total ? ((cpuMs(server.pid) - cpu0) * 1000) / r.total : 0;
     rows[which].push(r);
   };
   for (let i = 0; i < ROUNDS; i++) {
-    for (const which of i % 2 === 0 ? ['bare', 'fedpeer'] : ['fedpeer', 'bare']) await measure(which);
+    for (const which of i % 2 === 0 ? ['bare', 'fastify', 'fedpeer'] : ['fedpeer', 'fastify', 'bare']) await measure(which);
   }
   const afterRss = rssMiB(fedpeer.pid);
   await fedpeer.stop();
   await bare.stop();
+  await bareFastify.stop();
   const mean = (xs, k) => Math.round(xs.reduce((a, x) => a + x[k], 0) / xs.length);
   const f = mean(rows.fedpeer, 'rps');
   const b = mean(rows.bare, 'rps');
@@ -81,17 +88,22 @@ listeners:
   const median = ratios[Math.floor(ratios.length / 2)];
   const cpuF = rows.fedpeer.reduce((a, r) => a + r.cpuUs, 0) / ROUNDS;
   const cpuB = rows.bare.reduce((a, r) => a + r.cpuUs, 0) / ROUNDS;
+  const cpuZ = rows.fastify.reduce((a, r) => a + r.cpuUs, 0) / ROUNDS;
+  const zRatios = rows.fastify.map((r, i) => r.rps / rows.bare[i].rps).sort((x, y) => x - y);
+  const zMedian = zRatios[Math.floor(zRatios.length / 2)];
   return {
     title: 'Key document over HTTPS keep-alive (50 connections)',
     table: [
       ['server', 'req/s (mean of rounds)', 'range over rounds', 'server CPU µs per request', 'p50 ms', 'p99 ms', 'errors'],
       ['bare node:https', b, `${Math.min(...rows.bare.map((r) => r.rps))}-${Math.max(...rows.bare.map((r) => r.rps))}`, Math.round(cpuB), mean(rows.bare, 'p50'), mean(rows.bare, 'p99'), rows.bare.reduce((a, r) => a + r.errors, 0)],
+      ['bare Fastify route (no hooks, no logging)', mean(rows.fastify, 'rps'), `${Math.min(...rows.fastify.map((r) => r.rps))}-${Math.max(...rows.fastify.map((r) => r.rps))}`, Math.round(cpuZ), mean(rows.fastify, 'p50'), mean(rows.fastify, 'p99'), rows.fastify.reduce((a, r) => a + r.errors, 0)],
       ['fedpeer', f, `${Math.min(...rows.fedpeer.map((r) => r.rps))}-${Math.max(...rows.fedpeer.map((r) => r.rps))}`, Math.round(cpuF), mean(rows.fedpeer, 'p50'), mean(rows.fedpeer, 'p99'), rows.fedpeer.reduce((a, r) => a + r.errors, 0)],
     ],
     notes: [
       `fedpeer / bare = **${median.toFixed(2)}** (median of the per-round ratios, which ranged ${ratios[0].toFixed(2)}-${ratios[ratios.length - 1].toFixed(2)}; ratio of the means ${(f / b).toFixed(2)}; target >= 0.80)`,
+      `bare Fastify / bare = ${zMedian.toFixed(2)} (median of per-round ratios ${zRatios[0].toFixed(2)}-${zRatios[zRatios.length - 1].toFixed(2)}): what the framework alone costs`,
       `server CPU per request, fedpeer / bare: ${(cpuB / cpuF).toFixed(2)} as a rate (bare ${Math.round(cpuB)} µs, fedpeer ${Math.round(cpuF)} µs); fedpeer logs one JSON line per request, the bare server none`,
-      `${ROUNDS} rounds of ${SECONDS} s per server, the order alternating, after a 2 s warm-up of each`,
+      `${ROUNDS} rounds of ${SECONDS} s per server, the order alternating, after a 2 s warm-up of each (bare Fastify ${Math.round(cpuZ)} µs per request)`,
       `fedpeer resident memory: idle ${idleRss} MiB, under load ${loadRss} MiB, after ${afterRss} MiB`,
     ],
     ratio: median,
