@@ -2,7 +2,7 @@
 // The `fedpeer` command. Each subcommand lives in src/commands/; this file
 // parses arguments, prints help, and turns errors into one line and an exit code.
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
+import { createLogger } from './logger.js';
 import { processIO, UsageError, type CommandIO } from './commands/io.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -94,13 +94,6 @@ const OPTIONS = {
   version: { type: 'boolean' },
 } as const;
 
-function makeLogger(level: string): Logger {
-  // Lines are gathered into writes of up to 4 KiB rather than one write per
-  // request; sonic-boom's periodic flush writes what a quiet server has
-  // gathered, so no line waits longer than a quarter of a second.
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
-  return pino({ level, base: { pid: process.pid } }, destination);
-}
 
 export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
   let values: Values;
@@ -137,8 +130,8 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           return 0;
         }
         const { serveCommand } = await import('./commands/serve.js');
-        const logger = makeLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'info');
-        await serveCommand({ ...(str('config') ? { config: str('config')! } : {}), ...(str('keys-dir') ? { keysDir: str('keys-dir')! } : {}), logger, io });
+        const { logger, accessLog } = createLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'info');
+        await serveCommand({ ...(str('config') ? { config: str('config')! } : {}), ...(str('keys-dir') ? { keysDir: str('keys-dir')! } : {}), logger, accessLog, io });
         return -1; // keeps running until a signal
       }
       case 'acme': {
@@ -147,7 +140,7 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
         if (config === undefined) throw new UsageError('acme renew needs --config FILE (the homeserver.yaml with the acme section)');
         const { acmeRenewCommand } = await import('./commands/acme.js');
         // The result lines say what happened; --log-level info shows the steps.
-        const logger = makeLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'silent');
+        const { logger } = createLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'silent');
         try {
           return await acmeRenewCommand(io, { config, force: values.force === true, logger });
         } finally {

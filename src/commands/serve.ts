@@ -4,6 +4,7 @@
 import { access, readFile, writeFile, rm } from 'node:fs/promises';
 import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
+import type { AccessLog } from '../logger.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { parseSigningKeys, type SigningKey } from '../matrix/signing-key.js';
 import { parseServerName } from '../matrix/server-name.js';
@@ -86,6 +87,8 @@ export function expectedHosts(config: Config): string[] {
 
 export interface ServeOptions {
   logger: Logger;
+  /** The per-request line (createLogger's fast one); without it, through `logger`. */
+  accessLog?: AccessLog;
   now?: () => number;
   /** Watch certificate files and reload on change (default true). */
   watchCertificates?: boolean;
@@ -163,7 +166,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   const checkPage = config.checkPage.enabled ? await createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
   const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...outbound });
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
+    buildApp(config, { keyPublisher, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
       type: listener.type,
@@ -215,6 +218,7 @@ export interface ServeCommandOptions {
   config?: string;
   keysDir?: string;
   logger: Logger;
+  accessLog?: AccessLog;
   io: import('./io.js').CommandIO;
   /** Passed to startServer (tests turn the watch off to prove SIGHUP alone). */
   watchCertificates?: boolean;
@@ -246,7 +250,7 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<RunningSe
       ].join('\n'),
     );
   }
-  const server = await startServer(config, { logger: opts.logger, ...(opts.watchCertificates === false ? { watchCertificates: false } : {}) });
+  const server = await startServer(config, { logger: opts.logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), ...(opts.watchCertificates === false ? { watchCertificates: false } : {}) });
   const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
   opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop, SIGHUP reloads certificates)`);
   let stopping = false;

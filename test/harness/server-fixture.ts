@@ -3,8 +3,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger, type AccessLog } from '../../src/logger.js';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { formatSigningKeys, generateSigningKey, type SigningKey } from '../../src/matrix/signing-key.js';
@@ -21,16 +21,18 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export function captureLogger(level = 'info'): { logger: Logger; lines: () => Array<Record<string, unknown>>; raw: () => string } {
+/** A logger as the CLI makes it (createLogger, fast access lines included) whose lines are kept in memory. */
+export function captureLogger(level = 'info'): { logger: Logger; accessLog: AccessLog; lines: () => Array<Record<string, unknown>>; raw: () => string } {
   let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += chunk.toString();
-      cb();
+  const { logger, accessLog } = createLogger(level, {
+    write(line) {
+      text += line;
+      return true;
     },
   });
   return {
-    logger: pino({ level }, stream),
+    logger,
+    accessLog,
     raw: () => text,
     lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
   };
@@ -63,6 +65,6 @@ export async function startFixture(opts: {
     },
   });
   const log = captureLogger();
-  const server = await startServer(config, { logger: log.logger, ...(opts.now ? { now: opts.now } : {}) });
+  const server = await startServer(config, { logger: log.logger, accessLog: log.accessLog, ...(opts.now ? { now: opts.now } : {}) });
   return { server, config, key, pki, dir, logLines: log.lines, close: () => server.close(1000) };
 }
