@@ -56,12 +56,16 @@ export async function startChild(args, { readyPattern, env = {}, logFile } = {})
   };
 }
 
-/** One bounded autocannon run; `onMidway` runs halfway through (for RSS samples). */
-export async function load({ url, seconds, connections = 50, servername, ca, onMidway, method = 'GET', body, headers }) {
-  const timer = onMidway ? setTimeout(onMidway, (seconds * 1000) / 2) : undefined;
+/**
+ * One bounded autocannon run, of `seconds` or of `amount` requests (then
+ * bounded by `timeoutSeconds` per request); `onMidway` runs halfway through a
+ * timed run (for RSS samples).
+ */
+export async function load({ url, seconds, amount, timeoutSeconds, connections = 50, servername, ca, onMidway, method = 'GET', body, headers }) {
+  const timer = onMidway && seconds ? setTimeout(onMidway, (seconds * 1000) / 2) : undefined;
   const result = await autocannon({
     url,
-    duration: seconds,
+    ...(amount ? { amount, ...(timeoutSeconds ? { timeout: timeoutSeconds } : {}) } : { duration: seconds }),
     connections,
     pipelining: 1,
     method,

@@ -14,6 +14,16 @@ export interface FedpeerLogger {
 /** What pino writes to: a LogDestination, or anything taking whole lines (tests capture them). */
 export type LineSink = Pick<LogDestination, 'write'> & Partial<Pick<LogDestination, 'flush'>>;
 
+/**
+ * Stdout, gathered; what is still gathered when the process exits (including
+ * after an uncaught exception, whose report comes last) is written then.
+ */
+function stdoutDestination(): LogDestination {
+  const destination = createLogDestination(1);
+  process.once('exit', () => destination.flushSync());
+  return destination;
+}
+
 /** The access line through pino's general path, for loggers made elsewhere. */
 export function pinoAccessLog(log: Logger): AccessLog {
   return (reqId, method, route, status, ms) => log.info({ reqId, method, route, status, ms }, 'request');
@@ -28,7 +38,7 @@ export function pinoAccessLog(log: Logger): AccessLog {
  * per-request cost (docs/PERFORMANCE.md). The logger's options are fixed
  * here so that the two stay the same format; a test holds them to it.
  */
-export function createLogger(level: string, destination: LineSink = createLogDestination(1)): FedpeerLogger {
+export function createLogger(level: string, destination: LineSink = stdoutDestination()): FedpeerLogger {
   const logger = pino({ level, base: { pid: process.pid } }, destination);
   const bindings = `,"pid":${process.pid}`;
   const info = logger.levels.values.info!;

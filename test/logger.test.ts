@@ -62,3 +62,20 @@ t.test('the logger flushes through its destination', async (t) => {
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   t.ok(flushed);
 });
+
+t.test('lines still gathered when the process dies are written on exit', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  // The built module (npm test builds first) in a process of its own: stdout is a pipe here, as under a supervisor.
+  const script = `
+    import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};
+    const { logger, accessLog } = createLogger('info');
+    logger.info({ step: 1 }, 'before the crash');
+    accessLog('req-1', 'GET', '/x', 200, 1);
+    setTimeout(() => { throw new Error('boom'); }, 5);
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.not(r.status, 0, 'the process failed');
+  t.match(r.stderr, /boom/);
+  const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(lines, [{ msg: 'before the crash', step: 1 }, { msg: 'request', reqId: 'req-1' }], 'both lines written');
+});
