@@ -166,14 +166,14 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   const checkPage = config.checkPage.enabled ? await createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
   const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...outbound });
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
+    buildApp(config, { keyPublisher, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
       type: listener.type,
     });
   let listeners: RunningListeners;
   try {
-    listeners = await startListeners({ config, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), makeApp, ...(certificates ? { certificates } : {}) });
+    listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}) });
   } catch (e) {
     await peer.close();
     throw e;

@@ -2,7 +2,7 @@
 // listener asks for; it does not listen (listeners.ts binds it).
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { requestId, tagRoutes } from './access-log.js';
+import { pinoAccessLog, type AccessLog } from '../logger.js';
 import type { Config } from '../config/types.js';
 import type { KeyPublisher } from './key-document.js';
 import { installErrorHandlers, sendMatrixError } from './matrix-errors.js';
@@ -23,6 +23,8 @@ import { registerCheckPage, type CheckPageService } from './routes/check-page.js
 export interface AppServices {
   keyPublisher: KeyPublisher;
   logger: Logger;
+  /** Writes the per-request line; without it the line goes through `logger.info`. */
+  accessLog?: AccessLog;
   /**
    * The outbound key store, handed in by the CLI (server/ does not build
    * federation/ parts): the notary answers from it and X-Matrix looks up
@@ -47,13 +49,12 @@ export interface AppOptions {
 
 export const ALL_RESOURCES: ReadonlySet<string> = new Set(['federation', 'keys', 'client']);
 
-function baseApp(config: Config, log: Logger, trustProxy: boolean): FastifyInstance {
+function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean): FastifyInstance {
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
-    // and write two lines per request. The listener writes one access line
-    // instead (access-log.ts; docs/PERFORMANCE.md has what each costs).
+    // and write two lines per request. The onResponse hook below writes one
+    // access line instead (docs/PERFORMANCE.md has what each costs).
     logger: false,
-    genReqId: requestId,
     bodyLimit: config.limits.bodyLimit,
     trustProxy,
     return503OnClosing: true,
@@ -65,15 +66,18 @@ function baseApp(config: Config, log: Logger, trustProxy: boolean): FastifyInsta
       void sendMatrixError(reply, new MatrixError(tooLong ? 414 : 400, tooLong ? 'M_TOO_LARGE' : 'M_UNRECOGNIZED', tooLong ? 'Path segment too long' : 'Malformed request path'));
     },
   });
-  tagRoutes(app);
   installErrorHandlers(app, log);
   installJsonBodyParser(app);
+  app.addHook('onResponse', (request, reply, done) => {
+    accessLog(request.id, request.method, request.routeOptions.url ?? null, reply.statusCode, Math.round(reply.elapsedTime * 100) / 100);
+    done();
+  });
   return app;
 }
 
 /** The `type: acme` listener's app: HTTP-01 answers and a redirect to https. */
-export async function buildAcmeApp(config: Config, services: Pick<AppServices, 'logger' | 'challenges'>, options: { trustProxy?: boolean } = {}): Promise<FastifyInstance> {
-  const app = baseApp(config, services.logger, options.trustProxy ?? false);
+export async function buildAcmeApp(config: Config, services: Pick<AppServices, 'logger' | 'accessLog' | 'challenges'>, options: { trustProxy?: boolean } = {}): Promise<FastifyInstance> {
+  const app = baseApp(config, services.logger, services.accessLog ?? pinoAccessLog(services.logger), options.trustProxy ?? false);
   registerAcmeChallengeRoutes(app, {
     ...(services.challenges ? { challenges: services.challenges } : {}),
     ...(config.acme.webroot !== undefined ? { webroot: config.acme.webroot } : {}),
@@ -85,7 +89,7 @@ export async function buildAcmeApp(config: Config, services: Pick<AppServices, '
 
 export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
   if (options.type === 'acme') return buildAcmeApp(config, services, options);
-  const app = baseApp(config, services.logger, options.trustProxy ?? false);
+  const app = baseApp(config, services.logger, services.accessLog ?? pinoAccessLog(services.logger), options.trustProxy ?? false);
   const now = services.now ?? Date.now;
   // Synapse serves /.well-known with the client resource; fedpeer, which
   // has no client API, also with federation, the listener a delegating

@@ -10,8 +10,6 @@ import type { Logger } from 'pino';
 import { DEFAULT_BIND_ADDRESSES } from '../config/defaults.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { CertificateStore } from './certificates.js';
-import { accessLogged } from './access-log.js';
-import { pinoAccessLog, type AccessLog } from '../logger.js';
 
 export interface BoundServer {
   listener: ListenerConfig;
@@ -31,8 +29,6 @@ export interface RunningListeners {
 export interface ListenerDeps {
   config: Config;
   logger: Logger;
-  /** Writes each request's line; without it the line goes through `logger.info`. */
-  accessLog?: AccessLog;
   /** Builds the app for one listener. */
   makeApp(listener: ListenerConfig): Promise<FastifyInstance>;
   /** Required when a listener has `tls: true`. */
@@ -100,7 +96,6 @@ function listen(server: http.Server, listener: ListenerConfig, host?: string): P
 
 export async function startListeners(deps: ListenerDeps): Promise<RunningListeners> {
   const { config, logger } = deps;
-  const accessLog = deps.accessLog ?? pinoAccessLog(logger);
   const bound: BoundServer[] = [];
   const apps: FastifyInstance[] = [];
   const closeAll = async (graceMs = 10_000) => {
@@ -137,7 +132,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
       }
       const app = await deps.makeApp(listener);
       apps.push(app);
-      const handler = accessLogged(app.routing as http.RequestListener, accessLog);
+      const handler = app.routing as http.RequestListener;
       const hosts = listener.kind === 'unix' ? [undefined] : listener.bindAddresses;
       let boundOne = false;
       for (const host of hosts) {

@@ -18,7 +18,6 @@ export const BLOCKS = {
   harness: 2,
   // foundation: server app, config, routes
   server: 3,
-  'access-log': 4,
   // TLS endpoint 127.10-19
   tls: 10,
   'tls-reload': 11,
