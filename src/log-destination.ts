@@ -9,14 +9,17 @@
 //   a chunk is joined and encoded once;
 // - its asynchronous mode hands each chunk to libuv's thread pool, and the
 //   thread's wake-up and context switches cost more than the write itself.
-//   Chunks are written synchronously here, as pino's default destination
-//   does, but gathered, so a busy server makes one write per hundred lines.
+//   Chunks to a file or a terminal are written synchronously here, as pino's
+//   default destination does, but gathered, so a busy server makes one write
+//   per hundred lines. Chunks to a pipe or a socket (journald, a container's
+//   log driver) are written asynchronously, one at a time: a reader that
+//   stalls would otherwise stop the whole server at its next write.
 //
 // Output trouble never stops the server: a full non-blocking pipe (EAGAIN)
 // is retried later, lines beyond `maxPending` characters are dropped and
 // counted, and on any other write error the destination says so once on
 // stderr and discards from then on.
-import { writeSync } from 'node:fs';
+import { fstatSync, write as fsWrite, writeSync } from 'node:fs';
 
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
@@ -31,6 +34,8 @@ export interface LogDestinationOptions {
   retryMs?: number;
   /** Where the one notice about a broken output goes (default: stderr). */
   onBroken?: (err: Error) => void;
+  /** Write asynchronously (default: when `fd` is a pipe or a socket). */
+  async?: boolean;
 }
 
 export interface LogDestination {
@@ -38,7 +43,11 @@ export interface LogDestination {
   write(line: string): boolean;
   /** Write what is gathered; `cb` runs once it is written (after retries if the pipe is full) or dropped. */
   flush(cb?: (err?: Error) => void): void;
-  /** Write everything gathered now, waiting up to about a second for a full pipe (for process exit). */
+  /**
+   * Write everything gathered now, waiting up to about a second for a full
+   * non-blocking pipe (for process exit). While an asynchronous write is
+   * under way nothing is written: both could interleave on a pipe.
+   */
   flushSync(): void;
   /** Lines dropped since the last write because output could not keep up. */
   readonly dropped: number;
@@ -54,7 +63,17 @@ function reportBroken(err: Error): void {
   }
 }
 
+function isPipeOrSocket(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
 export function createLogDestination(fd: number, options: LogDestinationOptions = {}): LogDestination {
+  const async = options.async ?? isPipeOrSocket(fd);
   const minLength = options.minLength ?? 16384;
   const maxPending = options.maxPending ?? 16 * 1024 * 1024;
   const retryMs = options.retryMs ?? 10;
@@ -64,12 +83,13 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
   // Bytes a full pipe refused, written before anything gathered after them.
   let refused: Buffer | undefined;
   let retry: NodeJS.Timeout | undefined;
+  let inFlight = false;
   let broken = false;
   let dropped = 0;
   let waiting: Array<(err?: Error) => void> = [];
 
   const settle = (err?: Error) => {
-    if (!err && (refused || pendingLength > 0)) return;
+    if (!err && (refused || inFlight || pendingLength > 0)) return;
     const cbs = waiting;
     waiting = [];
     for (const cb of cbs) cb(err);
@@ -87,6 +107,7 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
   };
   const fail = (err: Error) => {
     broken = true;
+    inFlight = false;
     refused = undefined;
     parts = [];
     pendingLength = 0;
@@ -94,11 +115,37 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
     onBroken(err);
     settle(err);
   };
-  /** Writes all that is gathered; `fullPipeWaits` > 0 waits in place (exit) instead of retrying later. */
+  const later = (chunk: Buffer) => {
+    refused = chunk;
+    retry ??= setTimeout(() => {
+      retry = undefined;
+      drain();
+    }, retryMs);
+  };
+  const writeAsync = (chunk: Buffer) => {
+    fsWrite(fd, chunk, 0, chunk.length, null, (err, written) => {
+      if (broken) return;
+      if (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return fail(err);
+        inFlight = false;
+        return later(chunk);
+      }
+      if (written < chunk.length) return writeAsync(chunk.subarray(written));
+      inFlight = false;
+      if (pendingLength >= minLength || waiting.length > 0) drain();
+      settle();
+    });
+  };
+  /** Writes all that is gathered; `fullPipeWaits` > 0 writes in place (exit), waiting for a full pipe instead of retrying later. */
   const drain = (fullPipeWaits = 0) => {
-    if (broken || (retry && fullPipeWaits === 0) || (!refused && pendingLength === 0 && dropped === 0)) return;
+    if (broken || inFlight || (retry && fullPipeWaits === 0) || (!refused && pendingLength === 0 && dropped === 0)) return;
     let chunk = take();
     refused = undefined;
+    if (async && fullPipeWaits === 0) {
+      inFlight = true;
+      writeAsync(chunk);
+      return;
+    }
     while (chunk.length > 0) {
       try {
         chunk = chunk.subarray(writeSync(fd, chunk));
@@ -108,11 +155,7 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
           Atomics.wait(SLEEPER, 0, 0, 1);
           continue;
         }
-        refused = chunk;
-        retry ??= setTimeout(() => {
-          retry = undefined;
-          drain();
-        }, retryMs);
+        later(chunk);
         return;
       }
     }

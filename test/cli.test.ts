@@ -166,6 +166,77 @@ listeners:
   t.match(stdout, /"msg":"request"/);
 });
 
+t.test('a log reader that stops reading does not stop the server', async (t) => {
+  // stdout is a pipe nobody reads for a while, as with a stalled journald:
+  // lines wait in memory and the server keeps answering; once the reader
+  // comes back, every line arrives.
+  const dir = tmp();
+  const address = block('server')(9, 2);
+  const pki = await makeTestPki();
+  const leaf = await pki.leaf([address]);
+  writeFileSync(join(dir, 'tls.crt'), leaf.chainPem);
+  writeFileSync(join(dir, 'tls.key'), leaf.keyPem);
+  writeFileSync(
+    join(dir, 'homeserver.yaml'),
+    `server_name: cli.test
+signing_key_path: signing.key
+tls_certificate_path: tls.crt
+tls_private_key_path: tls.key
+listeners:
+  - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
+`,
+  );
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], io().handle), 0);
+  // Through env(1), without NODE_OPTIONS: tap adds its process hooks to every
+  // node it spawns, and they touch process.stdout, which makes the pipe
+  // non-blocking; the point here is the blocking pipe a service manager
+  // hands over.
+  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, new URL('../dist/cli.js', import.meta.url).pathname, 'serve', '--config', join(dir, 'homeserver.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pause();
+  let stderr = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/fedpeer: serving cli.test on https:\/\//.test(stderr)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  t.teardown(() => clearTimeout(killer));
+  await ready;
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 10 });
+  t.teardown(() => agent.destroy());
+  const get = () =>
+    new Promise<number | string>((resolve) => {
+      const req = https.get({ host: address, port: 8448, path: '/_matrix/key/v2/server', ca: pki.root.certPem, agent, timeout: 5000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e) => resolve(e.message));
+    });
+  // 8,000 requests write ~1.2 MB of log lines, several times what the pipe
+  // (a socket pair from spawn, with the kernel's buffers on both ends) holds.
+  const REQUESTS = 8000;
+  const started = Date.now();
+  const statuses = new Map<number | string, number>();
+  for (let i = 0; i < REQUESTS && Date.now() - started < 45_000; i += 10) {
+    for (const s of await Promise.all(Array.from({ length: 10 }, get))) statuses.set(s, (statuses.get(s) ?? 0) + 1);
+  }
+  t.same([...statuses], [[200, REQUESTS]], 'every request answered while nobody reads the log');
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stdout.resume();
+  const count = () => (stdout.match(/"msg":"request"/g) ?? []).length;
+  for (let i = 0; i < 400 && count() < REQUESTS; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(count(), REQUESTS, 'every line arrives once the reader is back');
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  t.equal(code, 0);
+});
+
 t.test('generate-config writes a config that loads, and a key, and never overwrites', async (t) => {
   const { loadConfig } = await import('../src/config/load.js');
   const dir = tmp();

@@ -53,8 +53,8 @@ t.test('flushSync writes what is gathered at once (process exit)', async (t) => 
   closeSync(fd);
 });
 
-t.test('a full pipe is retried, lines beyond maxPending are dropped and counted', async (t) => {
-  const fifo = join(dir, 'fifo');
+for (const async of [true, false]) t.test(`a full pipe is retried, lines beyond maxPending are dropped and counted (${async ? 'asynchronous, as for pipes' : 'synchronous'} writes)`, async (t) => {
+  const fifo = join(dir, `fifo-${async}`);
   const r = spawnSync('mkfifo', [fifo]);
   if (r.status !== 0) {
     t.fail(`mkfifo failed: ${r.stderr}`);
@@ -64,7 +64,7 @@ t.test('a full pipe is retried, lines beyond maxPending are dropped and counted'
   // pipe buffer is full, writes fail with EAGAIN as on a slow log collector.
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-  const dest = createLogDestination(writer, { minLength: 1, flushIntervalMs: 0, maxPending: 200_000, retryMs: 5 });
+  const dest = createLogDestination(writer, { minLength: 1, flushIntervalMs: 0, maxPending: 200_000, retryMs: 5, async });
   let accepted = 0;
   let refused = 0;
   for (let i = 0; i < 10_000; i++) {
@@ -140,4 +140,32 @@ t.test('the default report of a broken output goes to stderr', async (t) => {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   t.equal(r.stdout.trim(), 'still running');
   t.equal(r.stderr.match(/fedpeer: log output failed \(EBADF.*\); further log lines are discarded/g)?.length, 1, r.stderr);
+});
+
+t.test('pipes and sockets are written asynchronously, files synchronously', async (t) => {
+  const fifo = join(dir, 'fifo-default');
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  const pipe = createLogDestination(writer, { minLength: 1, flushIntervalMs: 0 });
+  pipe.write(line(1));
+  let flushed = false;
+  const done = new Promise<void>((resolve) =>
+    pipe.flush(() => {
+      flushed = true;
+      resolve();
+    }),
+  );
+  t.notOk(flushed, 'the write is under way in the thread pool when write() returns');
+  await done;
+  const buf = Buffer.alloc(1024);
+  t.equal(buf.subarray(0, readSync(reader, buf, 0, buf.length, null)).toString(), line(1));
+  closeSync(writer);
+  closeSync(reader);
+  const file = join(dir, 'default.log');
+  const fd = openSync(file, 'w');
+  const dest = createLogDestination(fd, { minLength: 1, flushIntervalMs: 0 });
+  dest.write(line(2));
+  t.equal(readFileSync(file, 'utf8'), line(2), 'written before write() returns');
+  closeSync(fd);
 });

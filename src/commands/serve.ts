@@ -259,7 +259,11 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<RunningSe
     stopping = true;
     opts.logger.info({ signal }, 'shutting down');
     server.close().then(
-      () => opts.logger.flush(() => process.exit(0)),
+      () => {
+        // A log reader that has stopped reading must not hold the exit up.
+        setTimeout(() => process.exit(0), 2000).unref();
+        opts.logger.flush(() => process.exit(0));
+      },
       (err) => {
         opts.logger.error({ err }, 'error while shutting down');
         process.exit(1);
