@@ -120,3 +120,66 @@ t.test('a client that drips its headers is cut off; connections are capped per l
   t.not(sixth, 'connected', `the sixth connection is not served (${sixth})`);
   for (const o of open) o.destroy();
 });
+
+t.test('connection_timeout closes connections with no traffic, from the handshake on', async (t) => {
+  const { startFixture: start } = await import('./harness/server-fixture.js');
+  const tls = await import('node:tls');
+  const net = await import('node:net');
+  const address3 = addr(3, 1);
+  // The other timeouts long, so only connection_timeout can close these.
+  const quiet = await start({
+    address: address3,
+    serverName: 'quiet.test',
+    certNames: [address3],
+    raw: { limits: { connection_timeout: '1s', headers_timeout: '30s', request_timeout: '30s', keep_alive_timeout: '30s' } },
+  });
+  t.teardown(() => quiet.close());
+  const closedAfter = (socket: import('node:net').Socket, started: number) =>
+    new Promise<number>((resolve) => {
+      const give = setTimeout(() => {
+        socket.destroy();
+        resolve(-1);
+      }, 8000);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(give);
+        resolve(Date.now() - started);
+      });
+    });
+  const tlsConnect = () =>
+    new Promise<import('node:tls').TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: address3, port: 8448, ca: quiet.pki.root.certPem }, () => resolve(s));
+      s.on('error', reject);
+    });
+
+  // 1. A TCP connection that never starts the TLS handshake.
+  const raw = net.connect({ host: address3, port: 8448 });
+  await new Promise((r) => raw.once('connect', r));
+  const rawClosed = await closedAfter(raw, Date.now());
+  t.ok(rawClosed > 500 && rawClosed < 3000, `no handshake: closed after ${rawClosed} ms`);
+
+  // 2. A TLS connection that never sends a request.
+  const silent = await tlsConnect();
+  const silentClosed = await closedAfter(silent, Date.now());
+  t.ok(silentClosed > 500 && silentClosed < 3000, `no request: closed after ${silentClosed} ms`);
+
+  // 3. A keep-alive connection: traffic every 400 ms keeps it open, quiet closes it.
+  const busy = await tlsConnect();
+  let closedAt = 0;
+  busy.on('close', () => (closedAt = Date.now()));
+  busy.on('error', () => undefined);
+  let answers = 0;
+  let lastAnswer = 0;
+  busy.on('data', (d: Buffer) => {
+    answers += (d.toString().match(/HTTP\/1.1 200/g) ?? []).length;
+    lastAnswer = Date.now();
+  });
+  for (let i = 0; i < 5; i++) {
+    busy.write(`GET /_matrix/federation/v1/version HTTP/1.1\r\nHost: quiet.test\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  t.equal(answers, 5, 'a connection with traffic every 400 ms stays open for 2 s');
+  t.equal(closedAt, 0);
+  for (let i = 0; i < 80 && !closedAt; i++) await new Promise((r) => setTimeout(r, 50));
+  t.ok(closedAt - lastAnswer > 900 && closedAt - lastAnswer < 3000, `closed ${closedAt - lastAnswer} ms after its last answer`);
+});
