@@ -62,21 +62,26 @@ listeners:
   });
   const idleRss = rssMiB(fedpeer.pid);
   const url = (t) => `https://${t.host}:${t.port}/_matrix/key/v2/server`;
+  // The same document through fedpeer's Fastify route (the deprecated
+  // `/server/{keyId}` form), which the listener does not answer itself.
+  const keyId = Object.keys(JSON.parse(body.toString()).verify_keys)[0];
+  const routedUrl = `${url(FEDPEER)}/${encodeURIComponent(keyId)}`;
   // Warm both up (JIT, TLS session setup) before measuring.
   await load({ url: url(FEDPEER), seconds: 2 });
   await load({ url: url(BARE), seconds: 2 });
   await load({ url: url(FASTIFY), seconds: 2 });
-  const rows = { fedpeer: [], bare: [], fastify: [] };
+  await load({ url: routedUrl, seconds: 2 });
+  const rows = { fedpeer: [], bare: [], fastify: [], routed: [] };
   let loadRss = 0;
   const measure = async (which) => {
-    const server = { fedpeer, bare, fastify: bareFastify }[which];
+    const server = { fedpeer, bare, fastify: bareFastify, routed: fedpeer }[which];
     const cpu0 = cpuMs(server.pid);
-    const r = await load({ url: url({ fedpeer: FEDPEER, bare: BARE, fastify: FASTIFY }[which]), seconds: SECONDS, onMidway: which === 'fedpeer' ? () => (loadRss = Math.max(loadRss, rssMiB(fedpeer.pid))) : undefined });
+    const r = await load({ url: which === 'routed' ? routedUrl : url({ fedpeer: FEDPEER, bare: BARE, fastify: FASTIFY }[which]), seconds: SECONDS, onMidway: which === 'fedpeer' ? () => (loadRss = Math.max(loadRss, rssMiB(fedpeer.pid))) : undefined });
     r.cpuUs = r.total ? ((cpuMs(server.pid) - cpu0) * 1000) / r.total : 0;
     rows[which].push(r);
   };
   for (let i = 0; i < ROUNDS; i++) {
-    for (const which of i % 2 === 0 ? ['bare', 'fastify', 'fedpeer'] : ['fedpeer', 'fastify', 'bare']) await measure(which);
+    for (const which of i % 2 === 0 ? ['bare', 'fastify', 'fedpeer', 'routed'] : ['routed', 'fedpeer', 'fastify', 'bare']) await measure(which);
   }
   const afterRss = rssMiB(fedpeer.pid);
   await fedpeer.stop();
@@ -93,6 +98,9 @@ listeners:
   const cpuZ = rows.fastify.reduce((a, r) => a + r.cpuUs, 0) / ROUNDS;
   const zRatios = rows.fastify.map((r, i) => r.rps / rows.bare[i].rps).sort((x, y) => x - y);
   const zMedian = zRatios[Math.floor(zRatios.length / 2)];
+  const rRatios = rows.routed.map((r, i) => r.rps / rows.bare[i].rps).sort((x, y) => x - y);
+  const rMedian = rRatios[Math.floor(rRatios.length / 2)];
+  const cpuR = rows.routed.reduce((a, r) => a + r.cpuUs, 0) / ROUNDS;
   return {
     title: 'Key document over HTTPS keep-alive (50 connections)',
     table: [
@@ -100,14 +108,16 @@ listeners:
       ['bare node:https', b, `${Math.min(...rows.bare.map((r) => r.rps))}-${Math.max(...rows.bare.map((r) => r.rps))}`, Math.round(cpuB), mean(rows.bare, 'p50'), mean(rows.bare, 'p99'), rows.bare.reduce((a, r) => a + r.errors, 0)],
       ['bare Fastify route (no hooks, no logging)', mean(rows.fastify, 'rps'), `${Math.min(...rows.fastify.map((r) => r.rps))}-${Math.max(...rows.fastify.map((r) => r.rps))}`, Math.round(cpuZ), mean(rows.fastify, 'p50'), mean(rows.fastify, 'p99'), rows.fastify.reduce((a, r) => a + r.errors, 0)],
       ['fedpeer', f, `${Math.min(...rows.fedpeer.map((r) => r.rps))}-${Math.max(...rows.fedpeer.map((r) => r.rps))}`, Math.round(cpuF), mean(rows.fedpeer, 'p50'), mean(rows.fedpeer, 'p99'), rows.fedpeer.reduce((a, r) => a + r.errors, 0)],
+      ['fedpeer, `/server/{keyId}` form (through Fastify)', mean(rows.routed, 'rps'), `${Math.min(...rows.routed.map((r) => r.rps))}-${Math.max(...rows.routed.map((r) => r.rps))}`, Math.round(cpuR), mean(rows.routed, 'p50'), mean(rows.routed, 'p99'), rows.routed.reduce((a, r) => a + r.errors, 0)],
     ],
     notes: [
       `fedpeer / bare = **${median.toFixed(2)}** (median of the per-round ratios; middle half ${quartiles}, all ${ratios[0].toFixed(2)}-${ratios[ratios.length - 1].toFixed(2)}; ratio of the means ${(f / b).toFixed(2)}; target >= 0.80)`,
+      `fedpeer's \`/server/{keyId}\` form / bare = ${rMedian.toFixed(2)} (median of per-round ratios ${rRatios[0].toFixed(2)}-${rRatios[rRatios.length - 1].toFixed(2)}): the same document through fedpeer's Fastify routes and onResponse hook, which the listener does not answer itself (${Math.round(cpuR)} µs per request)`,
       `bare Fastify / bare = ${zMedian.toFixed(2)} (median of per-round ratios ${zRatios[0].toFixed(2)}-${zRatios[zRatios.length - 1].toFixed(2)}): what the framework alone costs`,
       `server CPU per request, fedpeer / bare: ${(cpuB / cpuF).toFixed(2)} as a rate (bare ${Math.round(cpuB)} µs, fedpeer ${Math.round(cpuF)} µs); fedpeer logs one JSON line per request to a file, the bare servers none`,
       `${ROUNDS} rounds of ${SECONDS} s per server, the order alternating, after a 2 s warm-up of each (bare Fastify ${Math.round(cpuZ)} µs per request)`,
       `fedpeer resident memory: idle ${idleRss} MiB, under load ${loadRss} MiB, after ${afterRss} MiB`,
-      `req/s per round (bare / bare Fastify / fedpeer): ${rows.bare.map((r, i) => `${r.rps}/${rows.fastify[i].rps}/${rows.fedpeer[i].rps}`).join(', ')}`,
+      `req/s per round (bare / bare Fastify / fedpeer / fedpeer through Fastify): ${rows.bare.map((r, i) => `${r.rps}/${rows.fastify[i].rps}/${rows.fedpeer[i].rps}/${rows.routed[i].rps}`).join(', ')}`,
     ],
     ratio: median,
   };

@@ -1,7 +1,7 @@
 // createLogger's fast access line must be exactly what pino writes for the
 // same fields, so log tooling cannot tell the two apart.
 import t from 'tap';
-import { createLogger, pinoAccessLog } from '../src/logger.js';
+import { createLogger, formatMs, pinoAccessLog } from '../src/logger.js';
 
 function capture(level: string) {
   const lines: string[] = [];
@@ -36,6 +36,23 @@ t.test('access lines are byte-identical to pino\'s own, apart from the time', as
     t.equal(fast, pino, `case ${i / 2}`);
     t.match(JSON.parse(lines[i]!), { level: 30, pid: process.pid, msg: 'request' });
   }
+});
+
+t.test('durations are written as JSON writes them', async (t) => {
+  let wrong = 0;
+  // Every duration in hundredths up to 2000 s, as the servers round them.
+  for (let h = 0; h <= 200_000; h++) if (formatMs(h / 100) !== JSON.stringify(h / 100)) wrong++;
+  t.equal(wrong, 0, 'all hundredths');
+  for (const ms of [0.123, 1e-7, 0.005, 12345678.9, 2 ** 31, 1e21, -1, -0.5, NaN, Infinity]) {
+    t.equal(formatMs(ms), JSON.stringify(ms), String(ms));
+  }
+  // And across a millisecond boundary the time part is rebuilt.
+  const { accessLog, lines } = capture('info');
+  accessLog('req-1', 'GET', '/x', 200, 1);
+  await new Promise((r) => setTimeout(r, 3));
+  accessLog('req-2', 'GET', '/x', 200, 1);
+  const [a, b] = lines.map((l) => JSON.parse(l) as { time: number });
+  t.ok(b!.time > a!.time, 'a later time on the later line');
 });
 
 t.test('access lines follow the level', async (t) => {

@@ -1,5 +1,6 @@
 // buildApp(config, services) -> a Fastify instance with the routes one
 // listener asks for; it does not listen (listeners.ts binds it).
+import type { RequestListener } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { pinoAccessLog, type AccessLog } from '../logger.js';
@@ -19,6 +20,7 @@ import { createRateLimiter, rateLimitHook } from './rate-limit.js';
 import { parseServerName, urlHost } from '../matrix/server-name.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { registerCheckPage, type CheckPageService } from './routes/check-page.js';
+import { createStaticAnswers, requestIdGenerator, type StaticAnswers } from './static-answers.js';
 
 export interface AppServices {
   keyPublisher: KeyPublisher;
@@ -49,12 +51,29 @@ export interface AppOptions {
 
 export const ALL_RESOURCES: ReadonlySet<string> = new Set(['federation', 'keys', 'client']);
 
-function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean): FastifyInstance {
+// The listener-level answers of each app that has some (see requestListener).
+const staticAnswers = new WeakMap<FastifyInstance, StaticAnswers>();
+
+/**
+ * The node request listener for `app`: its static answers first (the key
+ * document), then Fastify's router.
+ */
+export function requestListener(app: FastifyInstance): RequestListener {
+  const routing = app.routing as RequestListener;
+  const answers = staticAnswers.get(app);
+  if (!answers) return routing;
+  return (req, res) => {
+    if (!answers.answer(req, res)) routing(req, res);
+  };
+}
+
+function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
     // and write two lines per request. The onResponse hook below writes one
     // access line instead (docs/PERFORMANCE.md has what each costs).
     logger: false,
+    genReqId: nextRequestId,
     bodyLimit: config.limits.bodyLimit,
     trustProxy,
     return503OnClosing: true,
@@ -89,14 +108,24 @@ export async function buildAcmeApp(config: Config, services: Pick<AppServices, '
 
 export async function buildApp(config: Config, services: AppServices, options: AppOptions = { resources: ALL_RESOURCES }): Promise<FastifyInstance> {
   if (options.type === 'acme') return buildAcmeApp(config, services, options);
-  const app = baseApp(config, services.logger, services.accessLog ?? pinoAccessLog(services.logger), options.trustProxy ?? false);
+  const accessLog = services.accessLog ?? pinoAccessLog(services.logger);
+  const nextRequestId = requestIdGenerator();
+  const app = baseApp(config, services.logger, accessLog, options.trustProxy ?? false, nextRequestId);
   const now = services.now ?? Date.now;
   // Synapse serves /.well-known with the client resource; fedpeer, which
   // has no client API, also with federation, the listener a delegating
   // domain's port 443 usually points at.
   if (options.resources.has('client') || options.resources.has('federation')) await registerWellKnownRoutes(app, config);
   const keysResource = options.resources.has('keys') || options.resources.has('federation');
-  if (keysResource) registerKeyServerRoutes(app, services.keyPublisher);
+  if (keysResource) {
+    const answers = createStaticAnswers({ documents: registerKeyServerRoutes(app, services.keyPublisher), accessLog, nextRequestId });
+    staticAnswers.set(app, answers);
+    // Once the app closes, Fastify answers every request (503, return503OnClosing).
+    app.addHook('preClose', (done) => {
+      answers.close();
+      done();
+    });
+  }
   if (keysResource && services.remoteKeys) {
     const limiter = createRateLimiter({ ...config.limits.rateLimit, now });
     registerNotaryRoutes(app, {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_BIND_ADDRESSES } from '../config/defaults.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { CertificateStore } from './certificates.js';
+import { requestListener } from './app.js';
 
 export interface BoundServer {
   listener: ListenerConfig;
@@ -166,7 +167,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
       }
       const app = await deps.makeApp(listener);
       apps.push(app);
-      const handler = app.routing as http.RequestListener;
+      const handler = requestListener(app);
       const hosts = listener.kind === 'unix' ? [undefined] : listener.bindAddresses;
       let boundOne = false;
       for (const host of hosts) {

@@ -18,6 +18,7 @@ export const BLOCKS = {
   harness: 2,
   // foundation: server app, config, routes
   server: 3,
+  'static-answers': 4,
   // TLS endpoint 127.10-19
   tls: 10,
   'tls-reload': 11,
