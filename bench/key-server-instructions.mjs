@@ -15,14 +15,14 @@ import { load } from './lib.mjs';
 
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 8000);
 const MEASURED = Number(process.env.BENCH_REQUESTS ?? 3000);
-const HOSTS = { fedpeer: '127.70.5.1', fastify: '127.70.5.2', bare: '127.70.5.3' };
+const HOSTS = { fedpeer: '127.70.5.1', fastify: '127.70.5.2', bare: '127.70.5.3', routed: '127.70.5.4' };
 
 function have(cmd) {
   return spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 /** Runs one server under callgrind; resolves to instructions per measured request. */
-async function count(name, args, dir) {
+async function count(name, args, dir, path = '/_matrix/key/v2/server') {
   const out = join(dir, `${name}.callgrind`);
   const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -37,7 +37,7 @@ async function count(name, args, dir) {
       });
       child.once('exit', (code) => reject(new Error(`${name} exited with ${code} under valgrind: ${seen.slice(-2000)}`)));
     });
-    const url = `https://${HOSTS[name]}:8448/_matrix/key/v2/server`;
+    const url = `https://${HOSTS[name]}:8448${path}`;
     const warm = await load({ url, amount: WARMUP, connections: 10, timeoutSeconds: 120 });
     spawnSync('callgrind_control', ['--instr=on', String(child.pid)], { stdio: 'ignore' });
     const measured = await load({ url, amount: MEASURED, connections: 10, timeoutSeconds: 120 });
@@ -62,16 +62,16 @@ export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-bench-instr-'));
   const files = await ensureDevFiles(join(dir, 'keys'));
   const cfg = join(dir, 'homeserver.yaml');
-  writeFileSync(
-    cfg,
-    `server_name: localhost:8448
+  const config = (host) => `server_name: localhost:8448
 signing_key_path: ${files.signingKeyPath}
 tls_certificate_path: ${files.certPath}
 tls_private_key_path: ${files.keyPath}
 listeners:
-  - {port: 8448, bind_addresses: ['${HOSTS.fedpeer}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-`,
-  );
+  - {port: 8448, bind_addresses: ['${host}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
+`;
+  writeFileSync(cfg, config(HOSTS.fedpeer));
+  const routedCfg = join(dir, 'routed.yaml');
+  writeFileSync(routedCfg, config(HOSTS.routed));
   // fedpeer's own document is what the baselines serve, byte for byte.
   const { createKeyPublisher } = await import('../dist/server/key-document.js');
   const { parseSigningKeys } = await import('../dist/matrix/signing-key.js');
@@ -83,7 +83,12 @@ listeners:
     count('fedpeer', ['dist/cli.js', 'serve', '--config', cfg], dir),
     count('fastify', baseline('bench/bare-fastify.mjs', HOSTS.fastify), dir),
   ]);
-  const bare = await count('bare', baseline('bench/bare-https.mjs', HOSTS.bare), dir);
+  // The same document through fedpeer's Fastify route (the `/server/{keyId}`
+  // form), which the listener does not answer itself.
+  const [bare, routed] = await Promise.all([
+    count('bare', baseline('bench/bare-https.mjs', HOSTS.bare), dir),
+    count('routed', ['dist/cli.js', 'serve', '--config', routedCfg], dir, `/_matrix/key/v2/server/${encodeURIComponent(keys[0].keyId)}`),
+  ]);
   const k = (n) => `${(n / 1000).toFixed(1)}k`;
   return {
     title,
@@ -92,6 +97,7 @@ listeners:
       ['bare node:https', k(bare), '1.00'],
       ['bare Fastify route (no hooks, no logging)', k(fastify), (bare / fastify).toFixed(2)],
       ['fedpeer', k(fedpeer), `**${(bare / fedpeer).toFixed(2)}**`],
+      ['fedpeer, `/server/{keyId}` form (through Fastify)', k(routed), (bare / routed).toFixed(2)],
     ],
     notes: [
       `${MEASURED} requests counted per server after a warm-up of ${WARMUP}, 10 keep-alive connections, each server alone under valgrind's callgrind (all threads counted: JIT, GC, libuv)`,

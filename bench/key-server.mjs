@@ -1,6 +1,9 @@
 // GET /_matrix/key/v2/server over HTTPS keep-alive: fedpeer against a bare
 // node:https server returning the same bytes, side by side in one run, with
-// autocannon in this (separate) process as the load generator.
+// autocannon in this (separate) process as the load generator. A bare
+// Fastify route, and fedpeer's own Fastify route for the same document (the
+// `/server/{keyId}` form, which the listener does not answer itself), are
+// measured beside them to show what the framework costs.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
