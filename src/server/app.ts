@@ -1,5 +1,6 @@
 // buildApp(config, services) -> a Fastify instance with the routes one
-// listener asks for; it does not listen (listeners.ts binds it).
+// listener asks for; it does not listen: listeners.ts hands
+// requestListener(app) (static answers first, then Fastify) to node's servers.
 import type { RequestListener } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
