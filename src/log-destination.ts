@@ -39,8 +39,18 @@ export interface LogDestinationOptions {
 }
 
 export interface LogDestination {
-  /** pino's stream interface: one complete line (with its newline). */
-  write(line: string): boolean;
+  /**
+   * pino's stream interface: one complete line (with its newline), or
+   * `lines` complete lines in one string (counted as that many if dropped).
+   */
+  write(text: string, lines?: number): boolean;
+  /**
+   * `gather` runs before every write of what is gathered (a full chunk, the
+   * periodic flush, flush(), flushSync() at exit) and may write lines of its
+   * own first: a caller that keeps lines back to format them in batches
+   * hands them over there, so none waits longer than other lines do.
+   */
+  addGatherer(gather: () => void): void;
   /** Write what is gathered; `cb` runs once it is written (after retries if the pipe is full) or dropped. */
   flush(cb?: (err?: Error) => void): void;
   /**
@@ -87,6 +97,9 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
   let broken = false;
   let dropped = 0;
   let waiting: Array<(err?: Error) => void> = [];
+  const gatherers: Array<() => void> = [];
+  // A gatherer's own writes can fill a chunk and so call drain() again.
+  let gathering = false;
 
   const settle = (err?: Error) => {
     if (!err && (refused || inFlight || pendingLength > 0)) return;
@@ -138,6 +151,14 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
   };
   /** Writes all that is gathered; `fullPipeWaits` > 0 writes in place (exit), waiting for a full pipe instead of retrying later. */
   const drain = (fullPipeWaits = 0) => {
+    if (!gathering && gatherers.length > 0) {
+      gathering = true;
+      try {
+        for (const gather of gatherers) gather();
+      } finally {
+        gathering = false;
+      }
+    }
     if (broken || inFlight || (retry && fullPipeWaits === 0) || (!refused && pendingLength === 0 && dropped === 0)) return;
     let chunk = take();
     refused = undefined;
@@ -165,16 +186,19 @@ export function createLogDestination(fd: number, options: LogDestinationOptions 
   timer?.unref();
 
   return {
-    write(line) {
+    write(text, lines = 1) {
       if (broken) return true;
-      if ((refused?.length ?? 0) + pendingLength + line.length > maxPending) {
-        dropped++;
+      if ((refused?.length ?? 0) + pendingLength + text.length > maxPending) {
+        dropped += lines;
         return false;
       }
-      parts.push(line);
-      pendingLength += line.length;
-      if (pendingLength >= minLength) drain();
+      parts.push(text);
+      pendingLength += text.length;
+      if (pendingLength >= minLength && !gathering) drain();
       return true;
+    },
+    addGatherer(gather) {
+      gatherers.push(gather);
     },
     flush(cb) {
       if (cb) waiting.push(cb);

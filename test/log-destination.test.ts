@@ -53,6 +53,51 @@ t.test('flushSync writes what is gathered at once (process exit)', async (t) => 
   closeSync(fd);
 });
 
+t.test('gatherers hand over their lines at every write of what is gathered', async (t) => {
+  const file = join(dir, 'gather.log');
+  const fd = openSync(file, 'w');
+  const dest = createLogDestination(fd, { minLength: 500, flushIntervalMs: 20 });
+  let kept: number[] = [];
+  dest.addGatherer(() => {
+    if (kept.length === 0) return;
+    const text = kept.map(line).join('');
+    const n = kept.length;
+    kept = [];
+    dest.write(text, n);
+  });
+  const written = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).n as number);
+
+  dest.write(line(0));
+  kept = [...Array(20).keys()].map((i) => i + 1); // more than a chunk by themselves
+  await new Promise<void>((resolve) => dest.flush(() => resolve()));
+  t.same(written(), [...Array(21).keys()], 'flush(): the gatherer\'s lines after those written before, all in one drain');
+
+  kept = [21];
+  for (let i = 0; i < 50 && !written().includes(21); i++) await sleep(10);
+  t.same(written().slice(21), [21], 'the periodic flush asks the gatherer too');
+
+  kept = [22];
+  for (let n = 23; n < 100 && written().length < 23; n++) dest.write(line(n));
+  t.ok(written().includes(22), 'a full chunk takes the gatherer\'s lines with it');
+
+  kept = [99];
+  dest.flushSync();
+  t.equal(written().at(-1), 99, 'and so does flushSync (process exit)');
+  dest.end();
+  closeSync(fd);
+});
+
+t.test('a text of several lines that does not fit is counted as that many dropped lines', async (t) => {
+  const file = join(dir, 'dropped-batch.log');
+  const fd = openSync(file, 'w');
+  const dest = createLogDestination(fd, { minLength: 10_000, maxPending: 100, flushIntervalMs: 0 });
+  t.equal(dest.write(line(1).repeat(5), 5), false);
+  t.equal(dest.dropped, 5);
+  dest.flushSync();
+  t.match(readFileSync(file, 'utf8'), /"dropped":5,/);
+  closeSync(fd);
+});
+
 for (const async of [true, false]) t.test(`a full pipe is retried, lines beyond maxPending are dropped and counted (${async ? 'asynchronous, as for pipes' : 'synchronous'} writes)`, async (t) => {
   const fifo = join(dir, `fifo-${async}`);
   const r = spawnSync('mkfifo', [fifo]);

@@ -1,7 +1,14 @@
 // createLogger's fast access line must be exactly what pino writes for the
 // same fields, so log tooling cannot tell the two apart.
 import t from 'tap';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogDestination } from '../src/log-destination.js';
 import { createLogger, formatMs, pinoAccessLog } from '../src/logger.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fedpeer-logger-'));
 
 function capture(level: string) {
   const lines: string[] = [];
@@ -36,6 +43,52 @@ t.test('access lines are byte-identical to pino\'s own, apart from the time', as
     t.equal(fast, pino, `case ${i / 2}`);
     t.match(JSON.parse(lines[i]!), { level: 30, pid: process.pid, msg: 'request' });
   }
+});
+
+t.test('to a real destination, access lines are formatted in batches: same bytes, same order, none held back', async (t) => {
+  const file = join(dir, 'batched.log');
+  const fd = openSync(file, 'w');
+  // minLength 1: every text the logger hands over is written at once, so the file shows when it does.
+  const destination = createLogDestination(fd, { minLength: 1, flushIntervalMs: 20 });
+  const { logger, accessLog } = createLogger('info', destination);
+  const read = () => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+  for (let i = 0; i < 127; i++) accessLog(`req-${i}`, 'GET', '/x', 200, 1);
+  t.equal(read().length, 0, 'a batch is kept until it is full');
+  accessLog('req-127', 'GET', '/x', 200, 1);
+  t.equal(read().length, 128, 'a full batch is written');
+
+  accessLog('req-a', 'GET', '/x', 200, 1);
+  logger.warn({ step: 2 }, 'between requests');
+  accessLog('req-b', 'GET', '/x', 200, 1);
+  t.same(read().slice(128).map((l) => JSON.parse(l).reqId ?? JSON.parse(l).msg), ['req-a', 'between requests'], 'another line first writes the access lines recorded before it');
+  for (let i = 0; i < 50 && read().length < 131; i++) await sleep(10);
+  t.equal(JSON.parse(read()[130]!).reqId, 'req-b', 'the periodic flush writes a batch that is not full');
+
+  const before = read().length;
+  for (const c of CASES) accessLog(...c);
+  const viaPino = pinoAccessLog(logger);
+  for (const c of CASES) viaPino(...c);
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  const lines = read().slice(before).map((l) => l.replace(/"time":\d+/, '"time":0'));
+  t.equal(lines.length, CASES.length * 2);
+  for (let i = 0; i < CASES.length; i++) t.equal(lines[i], lines[i + CASES.length], `case ${i}: byte-identical to pino's line`);
+  destination.end();
+  closeSync(fd);
+});
+
+t.test('a batched line keeps the time of its request, not of its formatting', async (t) => {
+  const file = join(dir, 'time.log');
+  const fd = openSync(file, 'w');
+  const destination = createLogDestination(fd, { flushIntervalMs: 0 });
+  const { accessLog } = createLogger('info', destination);
+  const at = Date.now();
+  accessLog('req-1', 'GET', '/x', 200, 1);
+  await sleep(30);
+  destination.flushSync();
+  const { time } = JSON.parse(readFileSync(file, 'utf8')) as { time: number };
+  t.ok(time >= at && time < at + 20, `${time - at} ms after the request`);
+  closeSync(fd);
 });
 
 t.test('durations are written as JSON writes them', async (t) => {
