@@ -4,6 +4,12 @@
 // Fastify route, and fedpeer's own Fastify route for the same document (the
 // `/server/{keyId}` form, which the listener does not answer itself), are
 // measured beside them to show what the framework costs.
+//
+// Two ways of pairing: rounds one server at a time (the order alternating),
+// and rounds in which fedpeer and bare are loaded at the same moment on the
+// same core, each with its own 50 connections, so whatever other tenants do
+// to the machine falls on both at once. The second has its own control: a
+// second bare server against the first, which should come out at 1.00.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +20,7 @@ import { startChild, load, rssMiB, cpuMs } from './lib.mjs';
 const FEDPEER = { host: '127.70.0.1', port: 8448 };
 const BARE = { host: '127.70.0.2', port: 8448 };
 const FASTIFY = { host: '127.70.0.3', port: 8448 };
+const BARE2 = { host: '127.70.0.4', port: 8448 };
 // Many short paired rounds, the order alternating: on this class of machine
 // (a 2-core VM) other tenants move a server's rate by up to 2x from one
 // second to the next, so the headline is the median of per-round ratios, each
@@ -21,6 +28,13 @@ const FASTIFY = { host: '127.70.0.3', port: 8448 };
 // show the spread. Server CPU per request (from /proc) is reported beside it.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 24);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const PAIR_ROUNDS = Number(process.env.BENCH_PAIR_ROUNDS ?? 8);
+const PAIR_SECONDS = Number(process.env.BENCH_PAIR_SECONDS ?? 3);
+
+/** A pairing measured the other way round, as the same pairing. */
+function invert(r) {
+  return { rps: 1 / r.rps, cpu: 1 / r.cpu, errors: r.errors, rpsA: r.rpsB, rpsB: r.rpsA };
+}
 
 function get(url, ca) {
   return new Promise((resolve, reject) => {
@@ -63,6 +77,10 @@ listeners:
     readyPattern: /bare fastify listening/,
     logFile: join(dir, 'bare-fastify.log'),
   });
+  const bare2 = await startChild(['bench/bare-https.mjs', files.certPath, files.keyPath, join(dir, 'body.json'), BARE2.host, String(BARE2.port)], {
+    readyPattern: /bare listening/,
+    logFile: join(dir, 'bare2.log'),
+  });
   const idleRss = rssMiB(fedpeer.pid);
   const url = (t) => `https://${t.host}:${t.port}/_matrix/key/v2/server`;
   // The same document through fedpeer's Fastify route (the deprecated
@@ -86,10 +104,30 @@ listeners:
   for (let i = 0; i < ROUNDS; i++) {
     for (const which of i % 2 === 0 ? ['bare', 'fastify', 'fedpeer', 'routed'] : ['routed', 'fedpeer', 'fastify', 'bare']) await measure(which);
   }
+  // Same-moment rounds: req/s of `a` over req/s of `b`, and their CPU per request as a rate.
+  const pair = async (a, b) => {
+    const a0 = cpuMs(a.server.pid);
+    const b0 = cpuMs(b.server.pid);
+    const [ra, rb] = await Promise.all([load({ url: url(a.at), seconds: PAIR_SECONDS }), load({ url: url(b.at), seconds: PAIR_SECONDS })]);
+    const cpuA = (cpuMs(a.server.pid) - a0) / ra.total;
+    const cpuB = (cpuMs(b.server.pid) - b0) / rb.total;
+    return { rps: ra.rps / rb.rps, cpu: cpuB / cpuA, errors: ra.errors + rb.errors, rpsA: ra.rps, rpsB: rb.rps };
+  };
+  const F = { server: fedpeer, at: FEDPEER };
+  const B = { server: bare, at: BARE };
+  const B2 = { server: bare2, at: BARE2 };
+  await load({ url: url(BARE2), seconds: 2 });
+  const together = { fedpeer: [], control: [] };
+  for (let i = 0; i < PAIR_ROUNDS; i++) {
+    // Which load starts first alternates too.
+    together.fedpeer.push(i % 2 === 0 ? await pair(F, B) : invert(await pair(B, F)));
+    together.control.push(i % 2 === 0 ? await pair(B2, B) : invert(await pair(B, B2)));
+  }
   const afterRss = rssMiB(fedpeer.pid);
   await fedpeer.stop();
   await bare.stop();
   await bareFastify.stop();
+  await bare2.stop();
   const mean = (xs, k) => Math.round(xs.reduce((a, x) => a + x[k], 0) / xs.length);
   const f = mean(rows.fedpeer, 'rps');
   const b = mean(rows.bare, 'rps');
@@ -104,6 +142,15 @@ listeners:
   const rRatios = rows.routed.map((r, i) => r.rps / rows.bare[i].rps).sort((x, y) => x - y);
   const rMedian = rRatios[Math.floor(rRatios.length / 2)];
   const cpuR = rows.routed.reduce((a, r) => a + r.cpuUs, 0) / ROUNDS;
+  const spread = (xs, k) => {
+    const v = xs.map((x) => x[k]).sort((x, y) => x - y);
+    return { median: v[Math.floor(v.length / 2)], min: v[0], max: v[v.length - 1] };
+  };
+  const tf = spread(together.fedpeer, 'rps');
+  const tfCpu = spread(together.fedpeer, 'cpu');
+  const tc = spread(together.control, 'rps');
+  const tcCpu = spread(together.control, 'cpu');
+  const togetherErrors = [...together.fedpeer, ...together.control].reduce((a, r) => a + r.errors, 0);
   return {
     title: 'Key document over HTTPS keep-alive (50 connections)',
     table: [
@@ -115,6 +162,7 @@ listeners:
     ],
     notes: [
       `fedpeer / bare = **${median.toFixed(2)}** (median of the per-round ratios; middle half ${quartiles}, all ${ratios[0].toFixed(2)}-${ratios[ratios.length - 1].toFixed(2)}; ratio of the means ${(f / b).toFixed(2)}; target >= 0.80)`,
+      `loaded at the same moment (both servers on one core, ${PAIR_ROUNDS} rounds of ${PAIR_SECONDS} s): fedpeer / bare = **${tf.median.toFixed(2)}** (median; rounds ${tf.min.toFixed(2)}-${tf.max.toFixed(2)}), CPU per request as a rate ${tfCpu.median.toFixed(2)}; control, a second bare server / bare = ${tc.median.toFixed(2)} (rounds ${tc.min.toFixed(2)}-${tc.max.toFixed(2)}, CPU rate ${tcCpu.median.toFixed(2)}); ${togetherErrors} errors; req/s fedpeer/bare per round: ${together.fedpeer.map((r) => `${r.rpsA}/${r.rpsB}`).join(', ')}`,
       `fedpeer's \`/server/{keyId}\` form / bare = ${rMedian.toFixed(2)} (median of per-round ratios ${rRatios[0].toFixed(2)}-${rRatios[rRatios.length - 1].toFixed(2)}): the same document through fedpeer's Fastify routes and onResponse hook, which the listener does not answer itself (${Math.round(cpuR)} µs per request)`,
       `bare Fastify / bare = ${zMedian.toFixed(2)} (median of per-round ratios ${zRatios[0].toFixed(2)}-${zRatios[zRatios.length - 1].toFixed(2)}): what the framework alone costs`,
       `server CPU per request, fedpeer / bare: ${(cpuB / cpuF).toFixed(2)} as a rate (bare ${Math.round(cpuB)} µs, fedpeer ${Math.round(cpuF)} µs); fedpeer logs one JSON line per request to a file, the bare servers none`,
