@@ -9,7 +9,10 @@
 // and rounds in which fedpeer and bare are loaded at the same moment on the
 // same core, each with its own 50 connections, so whatever other tenants do
 // to the machine falls on both at once. The second has its own control: a
-// second bare server against the first, which should come out at 1.00.
+// second bare server against the first, which should come out at 1.00. It
+// runs first, on servers fresh from their warm-up: run after the one-at-a-time
+// rounds, its control came out at 1.14-1.16 (the second bare server, fresh,
+// against the first, used), for a reason not found (docs/PERFORMANCE.md).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,9 +104,6 @@ listeners:
     r.cpuUs = r.total ? ((cpuMs(server.pid) - cpu0) * 1000) / r.total : 0;
     rows[which].push(r);
   };
-  for (let i = 0; i < ROUNDS; i++) {
-    for (const which of i % 2 === 0 ? ['bare', 'fastify', 'fedpeer', 'routed'] : ['routed', 'fedpeer', 'fastify', 'bare']) await measure(which);
-  }
   // Same-moment rounds: req/s of `a` over req/s of `b`, and their CPU per request as a rate.
   const pair = async (a, b) => {
     const a0 = cpuMs(a.server.pid);
@@ -122,6 +122,9 @@ listeners:
     // Which load starts first alternates too.
     together.fedpeer.push(i % 2 === 0 ? await pair(F, B) : invert(await pair(B, F)));
     together.control.push(i % 2 === 0 ? await pair(B2, B) : invert(await pair(B, B2)));
+  }
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const which of i % 2 === 0 ? ['bare', 'fastify', 'fedpeer', 'routed'] : ['routed', 'fedpeer', 'fastify', 'bare']) await measure(which);
   }
   const afterRss = rssMiB(fedpeer.pid);
   await fedpeer.stop();
