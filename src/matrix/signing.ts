@@ -8,6 +8,13 @@ import type { SigningKey } from './signing-key.js';
 
 export type Signatures = Record<string, Record<string, string>>;
 
+/**
+ * A public Ed25519 key ready for verification. Code outside this module
+ * treats it as opaque: it comes from publicKeyFromBase64/publicKeyFromBytes
+ * (signing-key.ts) or a fetched ServerKey, and goes into the verify functions.
+ */
+export type VerifyKey = KeyObject;
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -33,7 +40,7 @@ export function signJson<T extends Record<string, unknown>>(obj: T, serverName: 
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
 /** Checks one signature (`signatures[serverName][keyId]`) against a public key. */
-export function verifyJsonSignature(obj: unknown, serverName: string, keyId: string, publicKey: KeyObject): VerifyResult {
+export function verifyJsonSignature(obj: unknown, serverName: string, keyId: string, publicKey: VerifyKey): VerifyResult {
   if (!isObject(obj)) return { ok: false, reason: 'not a JSON object' };
   const sigs = obj.signatures;
   if (!isObject(sigs)) return { ok: false, reason: 'no signatures' };
