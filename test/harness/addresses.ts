@@ -45,6 +45,11 @@ export const BLOCKS = {
   soak: 62,
   // bench
   bench: 70,
+  // rooms and the room peer 127.80-89 (80: the events engineer's CLI)
+  rooms: 81,
+  'rooms-peer': 82,
+  'rooms-store': 83,
+  'rooms-bench': 84,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
