@@ -15,6 +15,7 @@ import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerAcmeChallengeRoutes, type ChallengeLookup } from './routes/acme-challenge.js';
 import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
+import { registerRoomRoutes, type RoomRouteDeps } from './routes/rooms.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
 import { installJsonBodyParser } from './json-body.js';
 import { createRateLimiter, rateLimitHook } from './rate-limit.js';
@@ -36,6 +37,8 @@ export interface AppServices {
   remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup };
   /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
   challenges?: ChallengeLookup;
+  /** The room peer, handed in by the CLI: its federation endpoints are served with the federation resource. */
+  rooms?: RoomRouteDeps['peer'];
   /** The federation check, handed in by the CLI when check_page is enabled; without it there is no page. */
   checkPage?: CheckPageService;
   now?: () => number;
@@ -143,6 +146,7 @@ export async function buildApp(config: Config, services: AppServices, options: A
     if (services.remoteKeys) {
       const auth = xMatrixAuth({ serverName: config.serverName, lookupKey: services.remoteKeys.lookupVerifyKey, domainWhitelist: config.federationDomainWhitelist });
       registerProfileRoute(app, { serverName: config.serverName, users: config.testUsers, auth });
+      if (services.rooms) registerRoomRoutes(app, { peer: services.rooms, auth });
     }
   }
   // The check page is for people (like the client resource) and federation admins.
