@@ -39,3 +39,67 @@ t.test('B joins a room A hosts, by alias; messages both ways', async (t) => {
   t.same(a.events(roomId).slice(-3).map((e) => e.eventId), [joined.eventId, fromA.eventId, fromB.eventId]);
   t.same(a.state(roomId), b.state(roomId), 'same current state');
 });
+
+t.test('A joins a room B hosts by ID; state both ways', async (t) => {
+  const { roomId } = await b.createRoom({ creator: '@bob:b.test', roomVersion: '9' });
+  const joined = await a.join('@alice:a.test', roomId);
+  await b.waitForEvent(roomId, (e) => e.eventId === joined.eventId, { timeout: 5000 });
+  const topicA = await a.sendState('@alice:a.test', roomId, 'm.room.topic', '', { topic: 'from A' }).catch((e) => e);
+  t.match(topicA, { status: 403, errcode: 'M_FORBIDDEN' }, 'alice lacks the power level for state');
+  const topicB = await b.sendState('@bob:b.test', roomId, 'm.room.topic', '', { topic: 'from B' });
+  await a.waitForEvent(roomId, (e) => e.eventId === topicB.eventId, { timeout: 5000 });
+  t.same(a.state(roomId).find((s) => s.type === 'm.room.topic')?.content, { topic: 'from B' });
+  const custom = await a.sendState('@alice:a.test', roomId, 'org.example.custom', '@alice:a.test', { n: 1 }).catch((e) => e);
+  t.match(custom, { errcode: 'M_FORBIDDEN' }, 'state_default 50 stops alice');
+  const pl = b.state(roomId).find((s) => s.type === 'm.room.power_levels')!;
+  const raised = await b.sendState('@bob:b.test', roomId, 'm.room.power_levels', '', { ...pl.content, users: { '@bob:b.test': 100, '@alice:a.test': 50 } });
+  await a.waitForEvent(roomId, (e) => e.eventId === raised.eventId, { timeout: 5000 });
+  const custom2 = await a.sendState('@alice:a.test', roomId, 'org.example.custom', '@alice:a.test', { n: 2 });
+  await b.waitForEvent(roomId, (e) => e.eventId === custom2.eventId, { timeout: 5000 });
+  t.same(b.state(roomId).find((s) => s.type === 'org.example.custom')?.content, { n: 2 }, 'state from A reached B');
+  t.same(a.state(roomId), b.state(roomId), 'same current state');
+});
+
+t.test('invites both ways; an uninvited server cannot join an invite-only room', async (t) => {
+  const { roomId } = await a.createRoom({ creator: '@alice:a.test', joinRule: 'invite' });
+  const refused = await b.join('@ben:b.test', roomId).catch((e) => e);
+  t.match(refused, { status: 403 }, 'not invited: refused');
+  const invited = await a.invite('@alice:a.test', roomId, '@bob:b.test');
+  t.ok(b.invites('@bob:b.test').some((i) => i.roomId === roomId), 'B holds the invite');
+  const inviteEvent = a.events(roomId).find((e) => e.eventId === invited.eventId)!;
+  t.ok((inviteEvent.pdu.signatures as Record<string, unknown>)['b.test'], 'co-signed by B');
+  const joined = await b.join('@bob:b.test', roomId);
+  await a.waitForEvent(roomId, (e) => e.eventId === joined.eventId, { timeout: 5000 });
+  t.same(b.invites('@bob:b.test').filter((i) => i.roomId === roomId), [], 'invite used');
+
+  const theirs = await b.createRoom({ creator: '@bob:b.test', joinRule: 'invite', roomVersion: '1' });
+  await b.invite('@bob:b.test', theirs.roomId, '@amy:a.test');
+  t.equal(a.invites('@amy:a.test').length, 1);
+  const amy = await a.join('@amy:a.test', theirs.roomId);
+  await b.waitForEvent(theirs.roomId, (e) => e.eventId === amy.eventId, { timeout: 5000 });
+  t.equal(b.state(theirs.roomId).find((s) => s.stateKey === '@amy:a.test')?.content.membership, 'join', 'room version 1 join');
+
+  // A declined invite goes back through make_leave / send_leave.
+  await b.invite('@bob:b.test', theirs.roomId, '@alice:a.test');
+  const declined = await a.leave('@alice:a.test', theirs.roomId);
+  await b.waitForEvent(theirs.roomId, (e) => e.eventId === declined.eventId, { timeout: 5000 });
+  t.equal(b.state(theirs.roomId).find((s) => s.stateKey === '@alice:a.test')?.content.membership, 'leave');
+});
+
+t.test('leave and ban: a banned user cannot join again', async (t) => {
+  const { roomId } = await a.createRoom({ creator: '@alice:a.test' });
+  const ben = await b.join('@ben:b.test', roomId);
+  const bob = await b.join('@bob:b.test', roomId);
+  t.not(ben.eventId, bob.eventId);
+  await a.waitForEvent(roomId, (e) => e.eventId === bob.eventId, { timeout: 5000 });
+  const left = await b.leave('@bob:b.test', roomId);
+  await a.waitForEvent(roomId, (e) => e.eventId === left.eventId, { timeout: 5000 });
+  t.equal(a.state(roomId).find((s) => s.stateKey === '@bob:b.test')?.content.membership, 'leave');
+  const ban = await a.sendState('@alice:a.test', roomId, 'm.room.member', '@ben:b.test', { membership: 'ban', reason: 'test' });
+  await b.waitForEvent(roomId, (e) => e.eventId === ban.eventId, { timeout: 5000 });
+  const again = await b.join('@ben:b.test', roomId).catch((e) => e);
+  t.match(again, { status: 403 }, 'banned: refused');
+  // B has no member left in the room: A answers its questions no more.
+  const err = await B.server.peer.client.request('a.test', 'GET', `/_matrix/federation/v1/state_ids/${encodeURIComponent(roomId)}?event_id=${encodeURIComponent(ban.eventId)}`).catch((e) => e);
+  t.match(err, { status: 403, body: { errcode: 'M_FORBIDDEN' } });
+});

@@ -157,11 +157,14 @@ export function createJoining(ctx: RoomContext, inbound: Inbound): Joining {
 
   async function leave(userId: string, roomId: string) {
     localUser(ctx, userId);
-    if (data.room(roomId) && data.joinedServers(data.currentState(roomId)).has(identity.serverName)) {
+    const state = data.room(roomId) ? data.currentState(roomId) : undefined;
+    const invite = data.store.invites.get(`${roomId}\u0000${userId}`);
+    const membership = state && data.membership(state, userId);
+    // Our own leave when the room's state here knows the user (an invite may not have reached it yet: then the inviting server builds it).
+    if (state && data.joinedServers(state).has(identity.serverName) && (membership === 'join' || membership === 'invite' || !invite)) {
       const event = await sendLocalEvent(ctx, { roomId, sender: userId, type: 'm.room.member', stateKey: userId, content: { membership: 'leave' } });
       return { eventId: event.eventId };
     }
-    const invite = data.store.invites.get(`${roomId}\u0000${userId}`);
     if (!invite) throw notFound(`${userId} is neither in nor invited to ${roomId}`);
     // Declining an invite: the inviting server builds the leave for us.
     const server = domainOf(String(invite.event.sender));

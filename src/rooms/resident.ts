@@ -98,8 +98,8 @@ export function createResident(ctx: RoomContext): Resident {
       if (!auth.ok) throw forbidden(`The ${membership} is not allowed: ${auth.reason}`);
       const placed = placeEvent(data, event, { receivedTs: ctx.now() });
       if (placed.status !== 'accepted') throw forbidden(`The ${membership} is not allowed: ${placed.reason}`);
-      // Every other server in the room hears of it; the joining server has it already.
-      const destinations = destinationsOf(ctx, roomId, before).filter((d) => d !== origin);
+      // Every server in the room hears of it; the origin too, since it may have other members here (it drops a duplicate).
+      const destinations = destinationsOf(ctx, roomId, before);
       ctx.queue.queuePdu(destinations, eventId);
       await data.store.commit();
       ctx.queue.wake(destinations);
