@@ -103,3 +103,64 @@ t.test('leave and ban: a banned user cannot join again', async (t) => {
   const err = await B.server.peer.client.request('a.test', 'GET', `/_matrix/federation/v1/state_ids/${encodeURIComponent(roomId)}?event_id=${encodeURIComponent(ban.eventId)}`).catch((e) => e);
   t.match(err, { status: 403, body: { errcode: 'M_FORBIDDEN' } });
 });
+
+t.test('concurrent state changes fork the room; both sides resolve to the same state', async (t) => {
+  const { roomId } = await a.createRoom({ creator: '@alice:a.test', powerLevels: { users: { '@alice:a.test': 100, '@bob:b.test': 100 } } });
+  const joined = await b.join('@bob:b.test', roomId);
+  await a.waitForEvent(roomId, (e) => e.eventId === joined.eventId, { timeout: 5000 });
+  // Each side holds incoming transactions a moment, so both changes are made before either sees the other's.
+  a.hooks.onSend = () => ({ delayMs: 300 });
+  b.hooks.onSend = () => ({ delayMs: 300 });
+  t.teardown(() => {
+    delete a.hooks.onSend;
+    delete b.hooks.onSend;
+  });
+  const [fromA, fromB] = await Promise.all([
+    a.sendState('@alice:a.test', roomId, 'm.room.topic', '', { topic: 'A says' }),
+    b.sendState('@bob:b.test', roomId, 'm.room.topic', '', { topic: 'B says' }),
+  ]);
+  await a.waitForEvent(roomId, (e) => e.eventId === fromB.eventId, { timeout: 5000 });
+  await b.waitForEvent(roomId, (e) => e.eventId === fromA.eventId, { timeout: 5000 });
+  t.equal(a.data.room(roomId)!.extremities.length, 2, 'A has two forward extremities');
+  t.same([...a.data.room(roomId)!.extremities].sort(), [...b.data.room(roomId)!.extremities].sort(), 'the same two on B');
+  const topicA = a.state(roomId).find((s) => s.type === 'm.room.topic')!;
+  const topicB = b.state(roomId).find((s) => s.type === 'm.room.topic')!;
+  t.equal(topicA.eventId, topicB.eventId, `both resolved the topic to the same event (${topicA.content.topic})`);
+  t.same(a.state(roomId), b.state(roomId), 'same resolved state');
+  // The next event names both extremities and closes the fork.
+  const merge = await a.send('@alice:a.test', roomId, 'merge');
+  t.same([...merge.eventId ? a.events(roomId).at(-1)!.pdu.prev_events as string[] : []].sort(), [fromA.eventId, fromB.eventId].sort());
+  await b.waitForEvent(roomId, (e) => e.eventId === merge.eventId, { timeout: 5000 });
+  t.same(b.data.room(roomId)!.extremities, [merge.eventId]);
+  t.same(a.state(roomId), b.state(roomId));
+});
+
+t.test('a restart of B in the middle: history and queue kept, missed events delivered', async (t) => {
+  const { roomId } = await a.createRoom({ creator: '@alice:a.test' });
+  await b.join('@bob:b.test', roomId);
+  const before = await b.send('@bob:b.test', roomId, 'before the restart');
+  await a.waitForEvent(roomId, (e) => e.eventId === before.eventId, { timeout: 5000 });
+  const historyBefore = b.events(roomId).map((e) => e.eventId);
+  await B.close();
+  const missed = [];
+  for (let i = 0; i < 3; i++) missed.push((await a.send('@alice:a.test', roomId, `while B is down ${i}`)).eventId);
+  // A's transaction to B fails and waits for a retry.
+  const t0 = Date.now();
+  while (a.queue.status('b.test').failures === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+  t.ok(a.queue.status('b.test').failures > 0, 'A could not deliver');
+  t.ok(a.queue.status('b.test').queued >= 1, 'and keeps it queued');
+
+  const { startServer } = await import('../src/commands/serve.js');
+  const { captureLogger } = await import('./harness/server-fixture.js');
+  const log = captureLogger();
+  const again = await startServer(B.config, { logger: log.logger, accessLog: log.accessLog });
+  t.teardown(() => again.close(1000));
+  const b2 = again.rooms;
+  t.same(b2.events(roomId).map((e) => e.eventId), historyBefore, 'history kept across the restart');
+  // B speaks: A hears it is back and sends what it missed.
+  const after = await b2.send('@bob:b.test', roomId, 'back');
+  await a.waitForEvent(roomId, (e) => e.eventId === after.eventId, { timeout: 5000 });
+  for (const id of missed) await b2.waitForEvent(roomId, (e) => e.eventId === id, { timeout: 10_000 });
+  t.pass('every missed event arrived');
+  t.same(a.state(roomId), b2.state(roomId));
+});

@@ -178,6 +178,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
       store: roomStoreDir(config.dataDir),
       request: (destination, method, path, o = {}) => peer.client.request(destination, method, path, o),
       keys: peer.keyStore,
+      resetBackoff: (destination) => peer.client.backoff?.success(destination),
       logger,
       now,
       ...(opts.rooms ?? {}),

@@ -53,8 +53,8 @@ export interface OutboundQueue {
   status(destination: string): DestinationStatus;
   /** Resolves when no destination has anything queued or in flight (or `timeoutMs` passed: false). */
   drained(timeoutMs: number): Promise<boolean>;
-  /** Retries every backing-off destination now (a test or an operator's "retry"). */
-  retryNow(): void;
+  /** Retries a backing-off destination (or every one) now: it was heard from, or an operator asked. */
+  retryNow(destination?: string): void;
   close(): Promise<void>;
 }
 
@@ -201,9 +201,9 @@ export function createOutboundQueue(opts: OutboundQueueOptions): OutboundQueue {
         drainWaiters.add(done);
       });
     },
-    retryNow() {
+    retryNow(name) {
       for (const d of destinations.values()) {
-        if (!d.timer) continue;
+        if (!d.timer || (name !== undefined && d.name !== name)) continue;
         clearTimeout(d.timer);
         d.timer = undefined;
         d.retryAt = undefined;

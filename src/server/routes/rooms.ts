@@ -9,7 +9,7 @@ import type { RoomPeer } from '../../rooms/peer.js';
 import { consultHooks, type FederationEndpoint } from '../../rooms/hooks.js';
 
 export interface RoomRouteDeps {
-  peer: Pick<RoomPeer, 'hooks' | 'transactions' | 'resident' | 'queries'>;
+  peer: Pick<RoomPeer, 'hooks' | 'transactions' | 'resident' | 'queries' | 'originSeen'>;
   auth: preHandlerAsyncHookHandler;
 }
 
@@ -41,6 +41,7 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRouteDeps): v
       {
         [method]: async (request: FastifyRequest) => {
           const params = request.params as Params;
+          peer.originSeen(origin(request));
           const decision = await consultHooks(peer.hooks, { endpoint, origin: origin(request), params, query: request.query as Record<string, unknown>, body: request.body });
           if (decision?.delayMs !== undefined) await sleep(decision.delayMs);
           if (decision?.reject) throw new MatrixError(decision.reject.status, decision.reject.errcode, decision.reject.error ?? 'Refused by a hook');
