@@ -3,9 +3,9 @@
 // first), and the content hash (a mismatch keeps the event in its redacted
 // form). Signature checks are CPU work on what strangers send: the loop
 // yields to the event loop every few events so other requests keep moving.
-import { checkContentHash, EventFormatError, parsePdu, redactPdu, verifyEventSignatures } from '../matrix/events/index.js';
+import { checkContentHash, computeEventId, EventFormatError, parsePdu, redactPdu, verifyEventSignatures } from '../matrix/events/index.js';
 import type { RoomVersion } from '../matrix/events/room-versions.js';
-import type { RoomEvent } from '../matrix/events/types.js';
+import type { Pdu, RoomEvent } from '../matrix/events/types.js';
 import { fetchEventKeys, type EventKeySource } from './event-keys.js';
 import type { PeerIdentity } from './identity.js';
 
@@ -14,6 +14,16 @@ export type Checked =
   | { ok: false; eventId?: string; error: string };
 
 const YIELD_EVERY = 8;
+
+/** The ID an event that failed its format checks would have, when one can be computed at all (for the per-PDU answer). */
+function eventIdOf(pdu: unknown, version: RoomVersion): string | undefined {
+  if (typeof pdu !== 'object' || pdu === null || Array.isArray(pdu)) return undefined;
+  try {
+    return computeEventId(pdu as Pdu, version);
+  } catch {
+    return undefined;
+  }
+}
 
 export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -24,7 +34,7 @@ export async function checkEvents(identity: PeerIdentity, keys: EventKeySource, 
       return parsePdu(pdu, version);
     } catch (e) {
       if (!(e instanceof EventFormatError)) throw e;
-      const id = typeof (pdu as { event_id?: unknown })?.event_id === 'string' ? (pdu as { event_id: string }).event_id : undefined;
+      const id = eventIdOf(pdu, version);
       return { error: `invalid event: ${e.message}`, ...(id ? { eventId: id } : {}) };
     }
   });

@@ -10,6 +10,7 @@ import { splitStateSlot } from '../matrix/events/types.js';
 import { MatrixError, notFound } from '../matrix/errors.js';
 
 import type { FederationRequest, RoomContext } from './context.js';
+import { buildEvent, type BuildEventOptions, type BuiltEvent } from './build-event.js';
 import { createRoom, type CreateRoomOptions } from './create-room.js';
 import type { EventKeySource } from './event-keys.js';
 import type { PeerHooks } from './hooks.js';
@@ -92,6 +93,8 @@ export interface RoomPeer {
   state(roomId: string): StateEntry[];
   /** Resolves with the first timeline event (existing or future) the predicate accepts; rejects after `timeout` ms (default 10 s). */
   waitForEvent(roomId: string, predicate: (event: TimelineEvent) => boolean, opts?: { timeout?: number }): Promise<TimelineEvent>;
+  /** An event made to order (any field, chosen prev/auth events, bad signatures or hashes); not stored or sent. */
+  buildEvent(opts: BuildEventOptions): BuiltEvent;
   /** Invites our users hold and have not acted on. */
   invites(userId?: string): InviteRecord[];
   /** Room IDs the store holds. */
@@ -222,6 +225,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
         if (data.room(roomId)) for (const e of events(roomId, { all: true })) check(e);
       });
     },
+    buildEvent: (o) => buildEvent(ctx, o),
     invites(userId) {
       return store.invites
         .range('', '\u{10FFFF}')
