@@ -97,6 +97,31 @@ t.test('PDUs that fail the checks on receipt', async (t) => {
   t.equal(r.status, 200, 'a PDU for an unknown room is ignored');
 });
 
+t.test('what a member server may ask: state, state_ids, event_auth, backfill, get_missing_events', async (t) => {
+  const msg = await A.send(alice, roomId, 'for the queries');
+  const q = (method: string, path: string, body?: unknown) => M.request(A.serverName, method, path, body);
+  const state = await q('GET', `/_matrix/federation/v1/state/${enc(roomId)}?event_id=${enc(msg.eventId)}`);
+  const ids = await q('GET', `/_matrix/federation/v1/state_ids/${enc(roomId)}?event_id=${enc(msg.eventId)}`);
+  const stateBody = state.body as { pdus: Array<{ type: string }>; auth_chain: unknown[] };
+  const idsBody = ids.body as { pdu_ids: string[]; auth_chain_ids: string[] };
+  t.equal(stateBody.pdus.length, idsBody.pdu_ids.length);
+  t.same(new Set(A.state(roomId).map((s) => s.eventId)), new Set(idsBody.pdu_ids), 'the state before the message is the current state');
+  t.equal(stateBody.auth_chain.length, idsBody.auth_chain_ids.length);
+  t.ok(stateBody.pdus.some((p) => p.type === 'm.room.create'));
+  t.match(await q('GET', `/_matrix/federation/v1/state_ids/${enc(roomId)}`), { status: 400, body: { errcode: 'M_MISSING_PARAM' } });
+  const auth = await q('GET', `/_matrix/federation/v1/event_auth/${enc(roomId)}/${enc(msg.eventId)}`);
+  t.ok((auth.body as { auth_chain: unknown[] }).auth_chain.length >= 3, 'auth chain of the message');
+  const back = await q('GET', `/_matrix/federation/v1/backfill/${enc(roomId)}?v=${enc(msg.eventId)}&limit=3`);
+  t.same((back.body as { pdus: unknown[] }).pdus.length, 3, 'backfill honours the limit');
+  t.match(await q('GET', `/_matrix/federation/v1/backfill/${enc(roomId)}`), { status: 400 });
+  t.match(await q('GET', `/_matrix/federation/v1/backfill/${enc(roomId)}?v=${enc(msg.eventId)}&limit=x`), { status: 400 });
+  const timeline = A.events(roomId).map((e) => e.eventId);
+  const gme = await q('POST', `/_matrix/federation/v1/get_missing_events/${enc(roomId)}`, { earliest_events: [timeline.at(-4)], latest_events: [msg.eventId], limit: 10 });
+  t.same((gme.body as { events: Array<{ origin_server_ts: number }> }).events.length, 2, 'the two events between earliest and latest');
+  t.match(await q('POST', `/_matrix/federation/v1/get_missing_events/${enc(roomId)}`, { latest_events: 'x' }), { status: 400, body: { errcode: 'M_BAD_JSON' } });
+  t.match(await q('GET', `/_matrix/federation/v1/event/${enc(msg.eventId)}`), { status: 200, body: { pdus: [{ content: { body: 'for the queries' } }] } });
+});
+
 t.test('soft failure: authorised by the state before it, not by the current state', async (t) => {
   const before = A.rooms.data.room(roomId)!.extremities;
   const memberEvent = A.state(roomId).find((s) => s.stateKey === mal)!.eventId;

@@ -20,8 +20,3 @@ export function domainOf(id: string): string {
   const colon = id.indexOf(':');
   return colon < 0 ? '' : id.slice(colon + 1);
 }
-
-/** Whether `userId` is one of this identity's users. */
-export function isLocalUser(identity: PeerIdentity, userId: string): boolean {
-  return identity.users.has(userId);
-}
