@@ -9,7 +9,7 @@ import { domainOf } from './identity.js';
 import { stateGroups, type StateGroups } from './state-groups.js';
 import type { RoomRecord, RoomStore, StoredEvent } from './store.js';
 
-const PARSED_CACHE_SIZE = 20_000;
+const PARSED_CACHE_SIZE = 2_000;
 
 export interface RoomData {
   readonly store: RoomStore;

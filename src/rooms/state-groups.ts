@@ -69,6 +69,8 @@ export function stateGroups(store: RoomStore): StateGroups {
     create(state, base) {
       if (base === undefined) return snapshot(state);
       const from = get(base);
+      // The state of the base group itself (an event that changes no state): nothing to compare.
+      if (state === from) return base;
       const changes: Array<readonly [string, string]> = [];
       for (const [slot, eventId] of state) if (from.get(slot) !== eventId) changes.push([slot, eventId]);
       // A slot that disappears cannot be a delta; state only loses slots when it is resolved from scratch.
