@@ -57,7 +57,7 @@ function checkInteger(key: string, v: JsonValue | undefined, min: bigint, max: b
     return v.value;
   }
   if (typeof v !== 'number' || !Number.isInteger(v)) fail(`${key}: must be an integer`);
-  if (BigInt(v) < min || BigInt(v) > max) fail(`${key}: ${v} is out of range`);
+  if (BigInt(v) < min || BigInt(v) > max) fail(`${key}: ${BigInt(v)} is out of range`);
   return v;
 }
 
