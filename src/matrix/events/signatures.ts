@@ -52,11 +52,11 @@ export function requiredSignatures(event: RoomEvent): RequiredSignature[] {
   const add = (serverName: string, why: string) => needed.set(serverName, [...(needed.get(serverName) ?? []), why]);
   const isMember = event.type === 'm.room.member';
   const membership = event.content.membership;
-  if (!(isMember && membership === 'invite' && event.content.third_party_invite !== undefined)) add(event.origin, `the sender's server (${event.sender})`);
-  if (v.eventFormat === 1) add(domainOf(event.eventId)!, `the server in the event ID (${event.eventId})`);
+  if (!(isMember && membership === 'invite' && event.content.third_party_invite !== undefined)) add(event.origin, `the server of the sender ${event.sender}`);
+  if (v.eventFormat === 1) add(domainOf(event.eventId)!, `the server of the event ID ${event.eventId}`);
   const authoriser = event.content.join_authorised_via_users_server;
   if (v.restrictedJoinRule && isMember && membership === 'join' && typeof authoriser === 'string') {
-    add(domainOf(authoriser)!, `the server that authorised the restricted join (${authoriser})`);
+    add(domainOf(authoriser)!, `the server of ${authoriser}, who authorised the restricted join`);
   }
   return [...needed].map(([serverName, whys]) => ({ serverName, why: whys.join('; ') }));
 }
