@@ -90,8 +90,11 @@ t.test('parseEventJson agrees with JSON.parse on what is JSON, value for value',
   }
   const bad = ['', '{', '[1,]', '{"a" 1}', '{"a":1,}', '01.0', '1.', '.5', '"\\x"', '"a\u0001"', '[1.0 2]', 'nul', '{1.0:2}', '"abc', '[1.0] x', '\ufeff1.0', 'NaN', '-', '{"a":1.0', '[1.0'];
   for (const text of bad) {
-    t.throws(() => JSON.parse(text), SyntaxError, `JSON.parse refuses ${JSON.stringify(text)}`);
-    t.throws(() => parseEventJson(text), SyntaxError, `so does parseEventJson: ${JSON.stringify(text)}`);
+    // Each bad text alone (JSON.parse's path) and after a float (the literal-keeping parser's path).
+    for (const variant of [text, `[1.0,${text}]`]) {
+      t.throws(() => JSON.parse(variant), SyntaxError, `JSON.parse refuses ${JSON.stringify(variant)}`);
+      t.throws(() => parseEventJson(variant), SyntaxError, `so does parseEventJson: ${JSON.stringify(variant)}`);
+    }
   }
   t.throws(() => parseEventJson('[1.0,' + '['.repeat(3000)), EventJsonSyntaxError);
   t.match(String((() => { try { parseEventJson('{"a":1.0,"b":x}'); } catch (e) { return e; } })()), /unexpected character "x" at position 13/);
