@@ -34,15 +34,23 @@ export function encodeParts(pdu: Pdu, freeze: boolean): EventParts {
   const keys = sortedKeys(pdu);
   const top = new Map<string, string>();
   let content: Map<string, string> | undefined;
+  // One path stack for the whole walk (encodeEventValue leaves it as it found it).
+  const stack: (string | number)[] = [''];
   for (const k of keys) {
     const v = pdu[k];
+    stack[0] = k;
     if (k === 'content' && isObject(v)) {
       content = new Map();
-      for (const ck of sortedKeys(v)) content.set(ck, encodeEventValue(v[ck], state, ['content', ck]));
+      const contentKeys = sortedKeys(v);
+      for (const ck of contentKeys) {
+        stack[1] = ck;
+        content.set(ck, encodeEventValue(v[ck], state, stack));
+      }
+      stack.length = 1;
       if (freeze) Object.freeze(v);
-      top.set(k, joinObject(sortedKeys(v), content));
+      top.set(k, joinObject(contentKeys, content));
     } else {
-      top.set(k, encodeEventValue(v, state, [k]));
+      top.set(k, encodeEventValue(v, state, stack));
     }
   }
   if (freeze) Object.freeze(pdu);
@@ -90,11 +98,12 @@ export function redactedInput(pdu: Pdu, parts: EventParts, version: RoomVersion)
     const reused = original !== undefined && original[k] === content[k] ? parts.content?.get(k) : undefined;
     contentParts.set(k, reused ?? encodeEventValue(content[k], { freeze: false }, ['content', k]));
   }
+  const redactedContent = joinObject(contentKeys, contentParts);
   const keys = parts.keys.filter((k) => kept.has(k) && k !== 'signatures');
   if (!parts.top.has('content')) keys.push('content');
-  const redacted = new Map(parts.top);
-  redacted.set('content', joinObject(contentKeys, contentParts));
-  return joinObject(keys.sort(), redacted);
+  let out = '{';
+  for (const k of keys.sort()) out += `${out.length > 1 ? ',' : ''}"${k}":${k === 'content' ? redactedContent : parts.top.get(k)!}`;
+  return `${out}}`;
 }
 
 const sha256 = (text: string | Buffer): Buffer => createHash('sha256').update(text).digest();
