@@ -109,6 +109,27 @@ t.test('parseEventJson agrees with JSON.parse on what is JSON, value for value',
   );
 });
 
+t.test('the fast path (JSON.parse) is taken only when no number outside strings could change', async (t) => {
+  const marked = (_k: string, x: unknown) => (x instanceof JsonNumberLiteral ? { literal: x.source } : x);
+  const viaSlowParser = (text: string) => (parseEventJson(`[1.0,${text}]`) as unknown[])[1];
+  // Strings full of what looks like numbers, escaped quotes and backslashes before the closing quote.
+  const tricky = ['"1.0"', '"a\\"1.0"', '"\\\\"', '"x\\\\\\"2e5\\\\"', '"$Ab3E9.x"', '"12345678901234567890"'];
+  for (const str of tricky) {
+    for (const text of [`{"k":${str},"n":1}`, `{"k":${str},"n":1.0}`, `[${str},12345678901234567890]`, `[${str}]`]) {
+      t.equal(JSON.stringify(parseEventJson(text), marked), JSON.stringify(viaSlowParser(text), marked), text);
+    }
+  }
+  const numberText = fc.oneof(fc.constantFrom('1.0', '-0.0', '1e5', '2E-3', '0.5', '9007199254740993', '123456789012345678', '7', '-12'), fc.integer().map(String));
+  const stringy = fc.string({ unit: fc.constantFrom('1', '.', 'e', 'E', '"', '\\', 'a', '0') });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(stringy, numberText), { maxLength: 6 }), (pairs) => {
+      const text = `{${pairs.map(([k, n], i) => `${JSON.stringify(k + i)}:[${n},${JSON.stringify(k)}]`).join(',')}}`;
+      return JSON.stringify(parseEventJson(text), marked) === JSON.stringify(viaSlowParser(text), marked);
+    }),
+    params(1000),
+  );
+});
+
 t.test('lenient canonical JSON of random texts with floats and big integers equals python3-canonicaljson', async (t) => {
   if (!requireTool(t, 'python-oracle')) return;
   const rand = prng(seed + 1);

@@ -177,10 +177,39 @@ export function eventCanonicalJson(value: unknown, strict: boolean): string {
 
 // ---- parsing ----
 
-// A text without a digit followed by `.`, `e` or `E`, and without 16 digits
-// in a row, has no number JSON.parse would change (a false alarm inside a
-// string only costs the slower parser).
-const MAY_NEED_LITERALS = /\d[.eE]|\d{16}/;
+/**
+ * Whether a number outside the strings of a JSON text has a fraction, an
+ * exponent, or 16 digits or more: only such a number can change under
+ * JSON.parse. Strings are skipped with indexOf (event texts are mostly
+ * strings: bodies, IDs, base64), so the loop only walks the rest. Not a
+ * validator: text that is not JSON goes to the parser that says so.
+ */
+function hasInexactNumber(text: string): boolean {
+  const n = text.length;
+  let run = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Find the closing quote: one not preceded by an odd number of backslashes.
+      let j = i;
+      for (;;) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return true;
+        let k = j - 1;
+        while (text.charCodeAt(k) === 0x5c) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+      }
+      i = j;
+      run = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (++run >= 16) return true;
+    } else {
+      if (run > 0 && (c === 0x2e || c === 0x65 || c === 0x45)) return true;
+      run = 0;
+    }
+  }
+  return false;
+}
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const WHITESPACE = /[ \t\n\r]*/y;
 const PARSER_NESTING = 2 * MAX_NESTING;
@@ -325,6 +354,6 @@ const LITERALS: ReadonlyArray<readonly [string, JsonValue]> = [
  * SyntaxError for text that is not JSON.
  */
 export function parseEventJson(text: string): JsonValue {
-  if (!MAY_NEED_LITERALS.test(text)) return JSON.parse(text) as JsonValue;
+  if (!hasInexactNumber(text)) return JSON.parse(text) as JsonValue;
   return new LiteralParser(text).parse();
 }
