@@ -131,7 +131,7 @@ export function digestPdu(pdu: Pdu, version: RoomVersion, freeze: boolean): Even
   const digest: EventDigest = {
     version,
     size: Buffer.byteLength(joinObject(parts.keys, parts.top), 'utf8'),
-    contentHash: encodeBase64(sha256(contentHashInput(parts))),
+    contentHash: contentHashOfParts(parts),
     redactedBytes,
     referenceHash: sha256(redactedBytes),
     strictViolation: parts.state.strictViolation,
@@ -154,7 +154,12 @@ export function redactedDigest(pdu: Pdu, version: RoomVersion): { redactedBytes:
   return { redactedBytes, referenceHash: sha256(redactedBytes) };
 }
 
+/** Unpadded base64 SHA-256 of the content-hash form. */
+export function contentHashOfParts(parts: EventParts): string {
+  return encodeBase64(sha256(contentHashInput(parts)));
+}
+
 /** The content hash of any PDU (from the cache when parsePdu saw it; the version does not change it). */
 export function contentHashOf(pdu: Pdu): string {
-  return digests.get(pdu)?.contentHash ?? encodeBase64(sha256(contentHashInput(encodeParts(pdu, false))));
+  return digests.get(pdu)?.contentHash ?? contentHashOfParts(encodeParts(pdu, false));
 }

@@ -2,14 +2,12 @@
 // "Validating hashes and signatures on received events"; Synapse's
 // add_hashes_and_signatures and _check_sigs_on_pdu).
 import type { JsonObject } from '../canonical-json.js';
-import { encodeBase64 } from '../base64.js';
 import { signDetached, verifyDetached, type Signatures, type VerifyKey } from '../signing.js';
 import type { SigningKey } from '../signing-key.js';
-import { contentHashInput, encodeParts, redactedDigest, redactedInput, withTopLevel } from './encoding.js';
+import { contentHashOfParts, encodeParts, redactedDigest, redactedInput, withTopLevel } from './encoding.js';
 import { domainOf } from './ids.js';
 import type { RoomVersion } from './room-versions.js';
 import type { Pdu, RoomEvent } from './types.js';
-import { createHash } from 'node:crypto';
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -23,7 +21,7 @@ function isObject(v: unknown): v is JsonObject {
  */
 export function signPdu(pdu: Pdu, version: RoomVersion, serverName: string, key: SigningKey): Pdu {
   const parts = encodeParts(pdu, false);
-  const hash = encodeBase64(createHash('sha256').update(contentHashInput(parts)).digest());
+  const hash = contentHashOfParts(parts);
   const hashes: JsonObject = { ...(isObject(pdu.hashes) ? pdu.hashes : {}), sha256: hash };
   const signature = signDetached(Buffer.from(redactedInput(pdu, withTopLevel(parts, 'hashes', hashes), version), 'utf8'), key);
   const existing = isObject(pdu.signatures) ? (pdu.signatures as Signatures) : {};
