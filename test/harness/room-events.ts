@@ -219,4 +219,12 @@ export class TestRoom {
   }
 
   lookup = (eventId: string): RoomEvent | undefined => this.events.get(eventId);
+
+  /** A second room object with the same history from here on, for a branch of the DAG; events built on either are known to both. */
+  fork(): TestRoom {
+    const copy = Object.create(TestRoom.prototype) as TestRoom;
+    Object.assign(copy, this, { state: new Map(this.state), extremities: [...this.extremities] });
+    copy.lookup = (eventId: string) => copy.events.get(eventId);
+    return copy;
+  }
 }

@@ -17,6 +17,10 @@ export function authDifference(stateSets: readonly StateMap[], getEvent: (eventI
   const index = new Map<string, number>();
   const ids: string[] = [];
   const authOf: number[][] = [];
+  // 0: not seen, 1: on the walk's stack, 2: done. An auth graph with a cycle
+  // (possible with the chosen event IDs of room versions 1 and 2) ends the
+  // walk at the repeated event instead of looping.
+  const status: number[] = [];
   const indexOf = (id: string): number => {
     let i = index.get(id);
     if (i === undefined) {
@@ -24,16 +28,15 @@ export function authDifference(stateSets: readonly StateMap[], getEvent: (eventI
       index.set(id, i);
       ids.push(id);
       authOf.push([]);
+      status.push(0);
     }
     return i;
   };
 
-  // 0: not seen, 1: on the walk's stack, 2: done. An auth graph with a cycle
-  // (possible with the chosen event IDs of room versions 1 and 2) ends the
-  // walk at the repeated event instead of looping.
-  const status: number[] = [];
   const postOrder: number[] = [];
-  const enter = (i: number, stack: number[], positions: number[]): void => {
+  const stack: number[] = [];
+  const positions: number[] = [];
+  const enter = (i: number): void => {
     status[i] = 1;
     authOf[i] = getEvent(ids[i]!).authEvents.map(indexOf);
     stack.push(i);
@@ -42,10 +45,8 @@ export function authDifference(stateSets: readonly StateMap[], getEvent: (eventI
   for (const stateSet of stateSets) {
     for (const id of stateSet.values()) {
       const start = indexOf(id);
-      if (status[start] !== undefined) continue;
-      const stack: number[] = [];
-      const positions: number[] = [];
-      enter(start, stack, positions);
+      if (status[start] !== 0) continue;
+      enter(start);
       while (stack.length > 0) {
         const top = stack.length - 1;
         const node = stack[top]!;
@@ -54,7 +55,7 @@ export function authDifference(stateSets: readonly StateMap[], getEvent: (eventI
         if (position < children.length) {
           positions[top] = position + 1;
           const child = children[position]!;
-          if (status[child] === undefined) enter(child, stack, positions);
+          if (status[child] === 0) enter(child);
         } else {
           status[node] = 2;
           postOrder.push(node);

@@ -14,7 +14,16 @@ export class MissingEventError extends Error {
 
 export type EventLookup = (eventId: string) => RoomEvent | undefined;
 
-/** The lookup, remembered for one resolution (it may be asked for the same event many times). */
+/** The lookup, failing with MissingEventError for an event it cannot find. */
+export function requireEvents(getEvent: EventLookup): (eventId: string) => RoomEvent {
+  return (eventId) => {
+    const event = getEvent(eventId);
+    if (event === undefined) throw new MissingEventError(eventId);
+    return event;
+  };
+}
+
+/** The same, remembered for one resolution (the steps after the auth chain walk ask for the same events many times). */
 export function eventSource(getEvent: EventLookup): (eventId: string) => RoomEvent {
   const seen = new Map<string, RoomEvent>();
   return (eventId) => {

@@ -4,10 +4,6 @@ export class MinHeap<T> {
   private readonly items: T[] = [];
   constructor(private readonly less: (a: T, b: T) => boolean) {}
 
-  get size(): number {
-    return this.items.length;
-  }
-
   push(item: T): void {
     const items = this.items;
     items.push(item);

@@ -1,7 +1,7 @@
 // State resolution for a room version: v1 for room version 1, v2 for the others.
 import type { RoomVersion } from '../events/room-versions.js';
 import type { StateMap } from '../events/types.js';
-import { eventSource, type EventLookup } from './event-source.js';
+import { eventSource, requireEvents, type EventLookup } from './event-source.js';
 import { resolveStateV1 } from './state-res-v1.js';
 import { resolveStateV2 } from './state-res-v2.js';
 
@@ -23,5 +23,7 @@ export function resolveState(version: RoomVersion, stateSets: readonly StateMap[
   if (stateSets.length === 0) return new Map();
   const events = eventSource(getEvent);
   if (version.stateResolution === 1) return resolveStateV1(stateSets, events);
-  return resolveStateV2(stateSets, events, options.isRejected ?? (() => false));
+  // The auth chain walk reads each event of the room's auth DAG once: it
+  // bypasses the memory of the other steps, which would only double its work.
+  return resolveStateV2(stateSets, events, requireEvents(getEvent), options.isRejected ?? (() => false));
 }

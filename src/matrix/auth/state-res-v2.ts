@@ -27,18 +27,13 @@ function compare(a: number, b: number): number {
 export function separate(stateSets: readonly StateMap[]): { unconflicted: Map<string, string>; conflicted: Set<string> } {
   const unconflicted = new Map<string, string>();
   const conflicted = new Set<string>();
-  const slots = new Set<string>();
-  for (const stateSet of stateSets) for (const slot of stateSet.keys()) slots.add(slot);
-  for (const slot of slots) {
-    const first = stateSets[0]!.get(slot);
-    if (first !== undefined && stateSets.every((s) => s.get(slot) === first)) {
-      unconflicted.set(slot, first);
-    } else {
-      for (const stateSet of stateSets) {
-        const id = stateSet.get(slot);
-        if (id !== undefined) conflicted.add(id);
-      }
-    }
+  const [first, ...rest] = stateSets;
+  for (const [slot, id] of first!) {
+    if (rest.every((s) => s.get(slot) === id)) unconflicted.set(slot, id);
+    else conflicted.add(id);
+  }
+  for (const stateSet of rest) {
+    for (const [slot, id] of stateSet) if (!unconflicted.has(slot)) conflicted.add(id);
   }
   return { unconflicted, conflicted };
 }
@@ -126,15 +121,14 @@ export function reverseTopologicalPowerSort(powerEvents: Iterable<string>, fullC
 /**
  * The iterative auth checks: each event in turn, checked against the state so
  * far (its own auth events fill the slots the state lacks), enters the state
- * if the authorization rules allow it.
+ * if the authorization rules allow it. Updates `state` in place.
  */
 export function iterativeAuthChecks(
   eventIds: readonly string[],
-  base: ReadonlyMap<string, string>,
+  state: Map<string, string>,
   getEvent: GetEvent,
   isRejected: (eventId: string) => boolean,
 ): Map<string, string> {
-  const state = new Map(base);
   for (const id of eventIds) {
     const event = getEvent(id);
     const slot = slotOf(event);
@@ -199,20 +193,31 @@ export function mainlineSort(eventIds: readonly string[], powerLevelsId: string 
 export function resolveStateV2(
   stateSets: readonly StateMap[],
   getEvent: GetEvent,
+  authChainEvent: GetEvent,
   isRejected: (eventId: string) => boolean,
 ): Map<string, string> {
   const { unconflicted, conflicted } = separate(stateSets);
   if (conflicted.size === 0) return unconflicted;
-  const fullConflicted = new Set([...conflicted, ...authDifference(stateSets, getEvent)]);
+  const fullConflicted = new Set([...conflicted, ...authDifference(stateSets, authChainEvent)]);
+
+  // The resolution starts from the unconflicted state and ends by putting it
+  // back over whatever the checks wrote: keep the few entries they may overwrite.
+  const overwritable = new Map<string, string>();
+  for (const id of fullConflicted) {
+    const slot = slotOf(getEvent(id));
+    const kept = slot === undefined ? undefined : unconflicted.get(slot);
+    if (kept !== undefined) overwritable.set(slot!, kept);
+  }
+  const state = unconflicted;
 
   const powerEvents = [...fullConflicted].filter((id) => isPowerEvent(getEvent(id)));
   const sortedPower = reverseTopologicalPowerSort(powerEvents, fullConflicted, getEvent);
-  const partial = iterativeAuthChecks(sortedPower, unconflicted, getEvent, isRejected);
+  iterativeAuthChecks(sortedPower, state, getEvent, isRejected);
 
   const taken = new Set(sortedPower);
   const others = [...fullConflicted].filter((id) => !taken.has(id));
-  const resolved = iterativeAuthChecks(mainlineSort(others, partial.get(POWER_LEVELS_SLOT), getEvent), partial, getEvent, isRejected);
+  iterativeAuthChecks(mainlineSort(others, state.get(POWER_LEVELS_SLOT), getEvent), state, getEvent, isRejected);
 
-  for (const [slot, id] of unconflicted) resolved.set(slot, id);
-  return resolved;
+  for (const [slot, id] of overwritable) state.set(slot, id);
+  return state;
 }
