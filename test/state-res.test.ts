@@ -434,3 +434,29 @@ t.test('v1: a power levels chain stops at the first event not allowed after the 
   t.equal(end.get(stateSlot('m.room.power_levels', '')), eventIdOf('P1'), 'P1 (older) first; PZ is not allowed after it');
   t.equal(end.get(stateSlot('m.room.name', '')), eventIdOf('N'), 'the only name, unconflicted in v1');
 });
+
+t.test('v2 with chosen event IDs (room version 2): cyclic auth events and non-state auth events end, order-independent', async (t) => {
+  const version = versionOf('2');
+  const e = (id: string, type: string, stateKey: string | undefined, auth: string[], content: JsonObject = {}, ts = 1) =>
+    makeEvent(version, { eventId: id, type, stateKey, sender: ALICE, content, authEvents: auth, originServerTs: ts });
+  const pool = new Map(
+    [
+      e('$create:example.com', 'm.room.create', '', [], { creator: ALICE }),
+      e('$join:example.com', 'm.room.member', ALICE, ['$create:example.com'], { membership: 'join' }),
+      // Two power levels events citing each other, and a topic citing a message as an auth event.
+      e('$pa:example.com', 'm.room.power_levels', '', ['$create:example.com', '$join:example.com', '$pb:example.com'], { users: { [ALICE]: 100 } }, 2),
+      e('$pb:example.com', 'm.room.power_levels', '', ['$create:example.com', '$join:example.com', '$pa:example.com'], { users: { [ALICE]: 90 } }, 3),
+      e('$msg:example.com', 'm.room.message', undefined, ['$create:example.com', '$join:example.com']),
+      e('$topic:example.com', 'm.room.topic', '', ['$create:example.com', '$join:example.com', '$pb:example.com', '$msg:example.com'], {}, 4),
+    ].map((x) => [x.eventId, x]),
+  );
+  const base = [[stateSlot('m.room.create', ''), '$create:example.com'], [stateSlot('m.room.member', ALICE), '$join:example.com']] as const;
+  const a = new Map([...base, [stateSlot('m.room.power_levels', ''), '$pa:example.com']]);
+  const b = new Map([...base, [stateSlot('m.room.power_levels', ''), '$pb:example.com'], [stateSlot('m.room.topic', ''), '$topic:example.com']]);
+  const get = (id: string) => pool.get(id);
+  const ab = resolveState(version, [a, b], get);
+  const ba = resolveState(version, [b, a], get);
+  t.same(Object.fromEntries(ab), Object.fromEntries(ba), 'same either way');
+  t.equal(ab.get(stateSlot('m.room.create', '')), '$create:example.com');
+  t.equal(ab.get(stateSlot('m.room.topic', '')), '$topic:example.com', 'the topic is allowed by the state it is checked against');
+});

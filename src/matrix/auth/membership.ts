@@ -3,7 +3,7 @@
 // knock_restricted), invites (plain and third-party), leaves and kicks, bans
 // and knocks. The rule ids name the step that rejected.
 import type { RoomEvent } from '../events/types.js';
-import { domainOf, looksLikeUserId, own, ownString } from './json.js';
+import { domainOf, isObject, looksLikeUserId, own, ownString } from './json.js';
 import { namedPowerLevel, roomCreator, userPowerLevel } from './power-levels.js';
 import { ALLOW, deny, type AuthResult } from './result.js';
 import { JOIN_RULES_SLOT, POWER_LEVELS_SLOT, memberSlot } from './slots.js';
@@ -24,7 +24,7 @@ function joinRuleOf(authState: ReadonlyMap<string, RoomEvent>): unknown {
 
 function hasSignatureFrom(event: RoomEvent, server: string): boolean {
   const signatures = own(event.pdu, 'signatures');
-  return typeof signatures === 'object' && signatures !== null && !Array.isArray(signatures) && Object.prototype.hasOwnProperty.call(signatures, server);
+  return isObject(signatures) && own(signatures, server) !== undefined;
 }
 
 /** `create` is the room's m.room.create from the auth state; `canFederate` its m.federate verdict. */

@@ -3,7 +3,7 @@
 // the event's auth events when it is received, the state before it, the
 // current state (soft failure), or the partial state of state resolution.
 // Rule 2 (the auth_events list itself) is checkAuthEventsList in selection.ts.
-import type { RoomEvent } from '../events/types.js';
+import { stateSlot, type RoomEvent } from '../events/types.js';
 import { roomVersion } from '../events/room-versions.js';
 import { domainOf, own } from './json.js';
 import { checkMembership, membershipOf } from './membership.js';
@@ -11,7 +11,6 @@ import { namedPowerLevel, requiredPowerLevel, userPowerLevel } from './power-lev
 import { checkPowerLevelsChange } from './power-levels-change.js';
 import { ALLOW, deny, type AuthResult } from './result.js';
 import { CREATE_SLOT, POWER_LEVELS_SLOT } from './slots.js';
-import { stateSlot } from '../events/types.js';
 
 /** Rule 1: the m.room.create event, which needs no state. */
 function checkCreate(event: RoomEvent): AuthResult {
