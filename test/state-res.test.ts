@@ -23,15 +23,18 @@ interface Node {
 }
 
 const eventIdOf = (node: string) => `$${node}:example.com`;
+const topic = (id: string, sender: string): Node => ({ id, sender, type: 'm.room.topic', stateKey: '' });
+const levels = (id: string, sender: string, content: JsonObject): Node => ({ id, sender, type: 'm.room.power_levels', stateKey: '', content });
+const membership = (id: string, sender: string, target: string, value: string): Node => ({ id, sender, type: 'm.room.member', stateKey: target, content: { membership: value } });
 
 const INITIAL: Node[] = [
   { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: { creator: ALICE } },
-  { id: 'IMA', sender: ALICE, type: 'm.room.member', stateKey: ALICE, content: { membership: 'join' } },
-  { id: 'IPOWER', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100 } } },
+  membership('IMA', ALICE, ALICE, 'join'),
+  levels('IPOWER', ALICE, { users: { [ALICE]: 100 } }),
   { id: 'IJR', sender: ALICE, type: 'm.room.join_rules', stateKey: '', content: { join_rule: 'public' } },
-  { id: 'IMB', sender: BOB, type: 'm.room.member', stateKey: BOB, content: { membership: 'join' } },
-  { id: 'IMC', sender: CHARLIE, type: 'm.room.member', stateKey: CHARLIE, content: { membership: 'join' } },
-  { id: 'IMZ', sender: ZARA, type: 'm.room.member', stateKey: ZARA, content: { membership: 'join' } },
+  membership('IMB', BOB, BOB, 'join'),
+  membership('IMC', CHARLIE, CHARLIE, 'join'),
+  membership('IMZ', ZARA, ZARA, 'join'),
   { id: 'START', sender: ZARA, type: 'm.room.message' },
   { id: 'END', sender: ZARA, type: 'm.room.message' },
 ];
@@ -103,14 +106,25 @@ function checkDag(t: Test, version: RoomVersion, nodes: Node[], edges: string[][
   t.same(Object.fromEntries(end), Object.fromEntries(expected), `v${version.id}: state at END`);
 }
 
+// Alice sets topics and demotes Bob (PA2) while Bob, on another branch, re-sends
+// his level (PB) and sets a topic (T3).
+const TOPIC_NODES: Node[] = [
+      topic('T1', ALICE),
+      levels('PA1', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      topic('T2', ALICE),
+      levels('PA2', ALICE, { users: { [ALICE]: 100, [BOB]: 0 } }),
+      levels('PB', BOB, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      topic('T3', BOB),
+];
+
 const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expected: string[] }> = [
   {
     name: 'ban vs power levels: the ban wins over a power levels event sent by the banned user',
     nodes: [
-      { id: 'PA', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'MA', sender: ALICE, type: 'm.room.member', stateKey: ALICE, content: { membership: 'join' } },
-      { id: 'MB', sender: ALICE, type: 'm.room.member', stateKey: BOB, content: { membership: 'ban' } },
-      { id: 'PB', sender: BOB, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
+      levels('PA', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      membership('MA', ALICE, ALICE, 'join'),
+      membership('MB', ALICE, BOB, 'ban'),
+      levels('PB', BOB, { users: { [ALICE]: 100, [BOB]: 50 } }),
     ],
     edges: [
       ['END', 'MB', 'MA', 'PA', 'START'],
@@ -122,7 +136,7 @@ const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expecte
     name: 'join rule evasion: a join on a branch that did not see the room go invite-only is dropped',
     nodes: [
       { id: 'JR', sender: ALICE, type: 'm.room.join_rules', stateKey: '', content: { join_rules: 'private' } },
-      { id: 'ME', sender: EVELYN, type: 'm.room.member', stateKey: EVELYN, content: { membership: 'join' } },
+      membership('ME', EVELYN, EVELYN, 'join'),
     ],
     edges: [
       ['END', 'JR', 'START'],
@@ -133,9 +147,9 @@ const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expecte
   {
     name: 'offtopic power levels: a chain of power level changes beats its own ancestor',
     nodes: [
-      { id: 'PA', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'PB', sender: BOB, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50, [CHARLIE]: 50 } } },
-      { id: 'PC', sender: CHARLIE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50, [CHARLIE]: 0 } } },
+      levels('PA', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      levels('PB', BOB, { users: { [ALICE]: 100, [BOB]: 50, [CHARLIE]: 50 } }),
+      levels('PC', CHARLIE, { users: { [ALICE]: 100, [BOB]: 50, [CHARLIE]: 0 } }),
     ],
     edges: [
       ['END', 'PC', 'PB', 'PA', 'START'],
@@ -145,14 +159,7 @@ const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expecte
   },
   {
     name: 'topic basic: a demoted user’s topic loses to the topic under the newer power levels',
-    nodes: [
-      { id: 'T1', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA1', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T2', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA2', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 0 } } },
-      { id: 'PB', sender: BOB, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T3', sender: BOB, type: 'm.room.topic', stateKey: '' },
-    ],
+    nodes: TOPIC_NODES,
     edges: [
       ['END', 'PA2', 'T2', 'PA1', 'T1', 'START'],
       ['END', 'T3', 'PB', 'PA1'],
@@ -162,10 +169,10 @@ const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expecte
   {
     name: 'topic reset: a banned user’s topic is undone',
     nodes: [
-      { id: 'T1', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T2', sender: BOB, type: 'm.room.topic', stateKey: '' },
-      { id: 'MB', sender: ALICE, type: 'm.room.member', stateKey: BOB, content: { membership: 'ban' } },
+      topic('T1', ALICE),
+      levels('PA', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      topic('T2', BOB),
+      membership('MB', ALICE, BOB, 'ban'),
     ],
     edges: [
       ['END', 'MB', 'T2', 'PA', 'T1', 'START'],
@@ -176,14 +183,9 @@ const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expecte
   {
     name: 'topic: a later topic on the winning branch',
     nodes: [
-      { id: 'T1', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA1', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T2', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA2', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 0 } } },
-      { id: 'PB', sender: BOB, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T3', sender: BOB, type: 'm.room.topic', stateKey: '' },
+      ...TOPIC_NODES,
       { id: 'MZ1', sender: ZARA, type: 'm.room.message' },
-      { id: 'T4', sender: ALICE, type: 'm.room.topic', stateKey: '' },
+      topic('T4', ALICE),
     ],
     edges: [
       ['END', 'T4', 'MZ1', 'PA2', 'T2', 'PA1', 'T1', 'START'],
@@ -194,13 +196,13 @@ const scenarios: Array<{ name: string; nodes: Node[]; edges: string[][]; expecte
   {
     name: 'mainline sort: the topic under the newest power levels wins over a later one under older levels',
     nodes: [
-      { id: 'T1', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA1', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T2', sender: ALICE, type: 'm.room.topic', stateKey: '' },
-      { id: 'PA2', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 }, events: { 'm.room.power_levels': 100 } } },
-      { id: 'PB', sender: BOB, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T3', sender: BOB, type: 'm.room.topic', stateKey: '' },
-      { id: 'T4', sender: ALICE, type: 'm.room.topic', stateKey: '' },
+      topic('T1', ALICE),
+      levels('PA1', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      topic('T2', ALICE),
+      levels('PA2', ALICE, { users: { [ALICE]: 100, [BOB]: 50 }, events: { 'm.room.power_levels': 100 } }),
+      levels('PB', BOB, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      topic('T3', BOB),
+      topic('T4', ALICE),
     ],
     edges: [
       ['END', 'T3', 'PA2', 'T2', 'PA1', 'T1', 'START'],
@@ -219,7 +221,7 @@ for (const s of scenarios) {
 t.test('two joins at the same time: both kept (Synapse SimpleParamStateTestCase)', async (t) => {
   for (const version of ALL_VERSIONS) {
     const nodes: Node[] = [
-      { id: 'JB', sender: EVELYN, type: 'm.room.member', stateKey: EVELYN, content: { membership: 'join' } },
+      membership('JB', EVELYN, EVELYN, 'join'),
       { id: 'JC', sender: '@fred:example.com', type: 'm.room.member', stateKey: '@fred:example.com', content: { membership: 'join' } },
     ];
     checkDag(t, version, nodes, [['END', 'JB', 'START'], ['END', 'JC', 'START']], ['JB', 'JC']);
@@ -234,9 +236,9 @@ t.test('two joins at the same time: both kept (Synapse SimpleParamStateTestCase)
 t.test('spec example: ban against a topic change on another branch', async (t) => {
   const X = EVELYN;
   const nodes: Node[] = [
-    { id: 'PX', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [X]: 50 } } },
-    { id: 'MX', sender: X, type: 'm.room.member', stateKey: X, content: { membership: 'join' } },
-    { id: 'B', sender: ALICE, type: 'm.room.member', stateKey: X, content: { membership: 'ban' } },
+    levels('PX', ALICE, { users: { [ALICE]: 100, [X]: 50 } }),
+    membership('MX', X, X, 'join'),
+    membership('B', ALICE, X, 'ban'),
     { id: 'C', sender: X, type: 'm.room.topic', stateKey: '', content: { topic: 'evading the ban' } },
   ];
   const edges = [['END', 'B', 'MX', 'PX', 'START'], ['END', 'C', 'MX']];
@@ -345,7 +347,7 @@ t.test('resolveState: trivial inputs, missing events, rejected events', async (t
     const one = new Map([['a\u0000', '$1']]);
     t.same(resolveState(version, [one], () => undefined), one, `${v} one state set`);
     t.same(resolveState(version, [one, new Map(one)], () => undefined), one, `${v} identical state sets need no events`);
-    const { stateAfter, events } = runDag(version, [{ id: 'T1', sender: ALICE, type: 'm.room.topic', stateKey: '' }, { id: 'T2', sender: ALICE, type: 'm.room.topic', stateKey: '' }], [['END', 'T1', 'START'], ['END', 'T2', 'START']]);
+    const { stateAfter, events } = runDag(version, [topic('T1', ALICE), topic('T2', ALICE)], [['END', 'T1', 'START'], ['END', 'T2', 'START']]);
     const sets = [stateAfter.get('T1')!, stateAfter.get('T2')!];
     const missing = eventIdOf(version.stateResolution === 1 ? 'T1' : 'IMZ');
     let error: unknown;
@@ -366,8 +368,8 @@ t.test('resolveState: trivial inputs, missing events, rejected events', async (t
 t.test('v2: rejected events stay out of the state, rejected auth events are not used', async (t) => {
   for (const version of V2_VERSIONS) {
     const nodes: Node[] = [
-      { id: 'PB', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-      { id: 'T', sender: BOB, type: 'm.room.topic', stateKey: '' },
+      levels('PB', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+      topic('T', BOB),
       { id: 'N', sender: ALICE, type: 'm.room.name', stateKey: '' },
     ];
     const { stateAfter, events } = runDag(version, nodes, [['END', 'T', 'PB', 'START'], ['END', 'N', 'START']]);
@@ -388,14 +390,14 @@ t.test('v1: conflicts only where two sets disagree; auth slots resolved as a cha
   // Branch 1: Alice raises Bob, Bob changes the power levels, Alice names the room.
   // Branch 2: Zara (level 0) names the room deeper in the DAG, Alice sets a topic.
   const nodes: Node[] = [
-    { id: 'P1', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-    { id: 'P2', sender: BOB, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50, [CHARLIE]: 10 } } },
+    levels('P1', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+    levels('P2', BOB, { users: { [ALICE]: 100, [BOB]: 50, [CHARLIE]: 10 } }),
     { id: 'N1', sender: ALICE, type: 'm.room.name', stateKey: '' },
     { id: 'X1', sender: ZARA, type: 'm.room.message' },
     { id: 'X2', sender: ZARA, type: 'm.room.message' },
     { id: 'X3', sender: ZARA, type: 'm.room.message' },
     { id: 'N3', sender: ZARA, type: 'm.room.name', stateKey: '' },
-    { id: 'O', sender: ALICE, type: 'm.room.topic', stateKey: '' },
+    topic('O', ALICE),
   ];
   const { stateAfter, events } = runDag(version, nodes, [
     ['END', 'N1', 'P2', 'P1', 'START'],
@@ -422,8 +424,8 @@ t.test('v1: when no candidate is allowed the oldest is kept', async (t) => {
 t.test('v1: a power levels chain stops at the first event not allowed after the previous', async (t) => {
   const version = versionOf('1');
   const nodes: Node[] = [
-    { id: 'P1', sender: ALICE, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [BOB]: 50 } } },
-    { id: 'PZ', sender: ZARA, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: 100, [ZARA]: 100 } } },
+    levels('P1', ALICE, { users: { [ALICE]: 100, [BOB]: 50 } }),
+    levels('PZ', ZARA, { users: { [ALICE]: 100, [ZARA]: 100 } }),
     { id: 'N', sender: ZARA, type: 'm.room.name', stateKey: '' },
     { id: 'M', sender: ALICE, type: 'm.room.message' },
   ];
