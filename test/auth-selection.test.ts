@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { JsonObject } from '../src/matrix/canonical-json.js';
 import { stateSlot } from '../src/matrix/events/types.js';
-import { authEventSlots, checkAuthEventsList } from '../src/matrix/auth/index.js';
+import { authEventSlots, authStateOf, checkAuthEventsList, checkEventAuth } from '../src/matrix/auth/index.js';
 import { ALICE, ALL_VERSIONS, BOB, CHARLIE, TestRoom, makeEvent, versionOf } from './harness/room-events.js';
 
 const CREATE = stateSlot('m.room.create', '');
@@ -78,4 +78,18 @@ t.test('checkAuthEventsList (rule 2)', async (t) => {
 t.test('version flags, not numbers: restricted joins come with v8', async (t) => {
   t.equal(authEventSlots({ type: 'm.room.member', stateKey: BOB, sender: BOB, content: { membership: 'join', join_authorised_via_users_server: CHARLIE } }, versionOf('7')).length, 4);
   t.equal(authEventSlots({ type: 'm.room.member', stateKey: BOB, sender: BOB, content: { membership: 'join', join_authorised_via_users_server: CHARLIE } }, versionOf('8')).length, 5);
+});
+
+t.test('authStateOf: the auth events as the state the rules read', async (t) => {
+  for (const version of ALL_VERSIONS) {
+    const room = new TestRoom(version, { joinRule: 'invite' });
+    const invite = room.build({ type: 'm.room.member', stateKey: BOB, sender: ALICE, content: { membership: 'invite' } });
+    const message = room.add({ type: 'm.room.message', sender: ALICE, content: {} });
+    const given = [...invite.authEvents.map((id) => room.events.get(id)!), message];
+    const state = authStateOf(given);
+    t.same([...state.keys()].sort(), [CREATE, PL, JR, M(ALICE)].sort(), `v${version.id}: one entry per state event, messages left out`);
+    t.same(checkEventAuth(invite, state), { ok: true }, `v${version.id}: the invite passes against its auth events`);
+    const bobJoins = room.build({ type: 'm.room.member', stateKey: BOB, sender: BOB, content: { membership: 'join' } });
+    t.match(checkEventAuth(bobJoins, authStateOf(bobJoins.authEvents.map((id) => room.events.get(id)!))), { rule: 'member.join.not_invited' }, `v${version.id}: an uninvited join fails against its auth events`);
+  }
 });

@@ -83,3 +83,17 @@ export function checkAuthEventsList(event: RoomEvent, authEvents: readonly RoomE
   if (!seen.has(CREATE_SLOT)) return deny('auth_events.no_create', 'no m.room.create event among the auth events');
   return ALLOW;
 }
+
+/**
+ * An event's auth events as the auth state the rules read (slot -> event),
+ * for the check "passes the authorization rules based on its auth events".
+ * Run checkAuthEventsList first: it rejects the lists this would flatten (two
+ * events for one slot, events that are not state).
+ */
+export function authStateOf(authEvents: readonly RoomEvent[]): Map<string, RoomEvent> {
+  const state = new Map<string, RoomEvent>();
+  for (const authEvent of authEvents) {
+    if (authEvent.stateKey !== undefined) state.set(stateSlot(authEvent.type, authEvent.stateKey), authEvent);
+  }
+  return state;
+}
