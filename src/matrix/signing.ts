@@ -64,6 +64,17 @@ export function verifyJsonSignature(obj: unknown, serverName: string, keyId: str
   return edVerify(null, bytes, publicKey, sig) ? { ok: true } : { ok: false, reason: `signature ${keyId} from ${serverName} does not verify` };
 }
 
+/** Checks an Ed25519 signature (unpadded base64) over bytes the caller already put in canonical form. */
+export function verifyDetached(bytes: Uint8Array, signature: string, publicKey: VerifyKey): boolean {
+  let sig: Buffer;
+  try {
+    sig = decodeBase64(signature);
+  } catch {
+    return false;
+  }
+  return sig.length === 64 && edVerify(null, bytes, publicKey, sig);
+}
+
 export type { JsonObject, JsonValue };
 
 // ---- X-Matrix request authentication (spec: "Request Authentication") ----

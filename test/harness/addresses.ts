@@ -45,7 +45,8 @@ export const BLOCKS = {
   soak: 62,
   // bench
   bench: 70,
-  // rooms and the room peer 127.80-89 (80: the events engineer's CLI)
+  // rooms and the room peer 127.80-89
+  'events-cli': 80,
   rooms: 81,
   'rooms-peer': 82,
   'rooms-store': 83,
