@@ -4,7 +4,7 @@
 // state before it, the forward extremities, the current state and the
 // timeline. Synchronous: every event it needs is in the store (the caller
 // fetched what was missing), so a room changes in one step.
-import { checkAuthEventsList, checkEventAuth, authEventSlots, resolveState, type AuthResult } from '../matrix/auth/index.js';
+import { authEventSlots, authStateOf, checkAuthEventsList, checkEventAuth, resolveState, type AuthResult } from '../matrix/auth/index.js';
 import { stateSlot, type RoomEvent, type StateMap } from '../matrix/events/types.js';
 import type { RoomData } from './room-data.js';
 import type { EventStatus } from './store.js';
@@ -42,9 +42,7 @@ export function checkOwnAuthEvents(data: RoomData, event: RoomEvent): AuthResult
   }
   const list = checkAuthEventsList(event, authEvents, { isRejected: (id) => data.isRejected(id) });
   if (!list.ok) return list;
-  const byslot = new Map<string, RoomEvent>();
-  for (const e of authEvents) if (e.stateKey !== undefined) byslot.set(stateSlot(e.type, e.stateKey), e);
-  return checkEventAuth(event, byslot);
+  return checkEventAuth(event, authStateOf(authEvents));
 }
 
 /** The state before an event from the states after its prev events (resolved when there are several). */
