@@ -6,14 +6,13 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { startPeer, createDevCa, type Peer } from '../src/index.js';
-import { federationWorld } from './harness/federation.js';
+import { block } from './harness/addresses.js';
 
-const world = await federationWorld('rooms');
-t.teardown(() => world.close());
+const addr = block('rooms-input');
 const ca = await createDevCa();
-const A = await startPeer({ ca, bind: world.addr(2, 1), users: { alice: {} }, queueRetry: { initialMs: 100 } });
+const A = await startPeer({ ca, bind: addr(2, 1), users: { alice: {} }, queueRetry: { initialMs: 100 } });
 t.teardown(() => A.close());
-const M = await startPeer({ ca, bind: world.addr(2, 2), users: { mal: {}, other: {} } });
+const M = await startPeer({ ca, bind: addr(2, 2), users: { mal: {}, other: {} } });
 t.teardown(() => M.close());
 const alice = `@alice:${A.serverName}`;
 const mal = `@mal:${M.serverName}`;
@@ -91,6 +90,12 @@ t.test('PDUs that fail the checks on receipt', async (t) => {
   r = await send([big.pdu]);
   t.match(r, { status: 200, body: { pdus: { } } }, 'oversized PDU: answered');
   t.notOk(A.events(roomId).some((e) => e.eventId === big.eventId), 'oversized PDU dropped');
+
+  r = await send([1, 'x', null, [], { room_id: 5 }, { room_id: roomId }]);
+  t.match(r, { status: 200, body: { pdus: {} } }, 'PDUs that are not events: answered, nothing stored');
+  r = await M.sendTransaction(A.serverName, { edus: [{ content: {} }, 'x' as never, { edu_type: 'm.presence', content: { push: [] } }] });
+  t.equal(r.status, 200, 'EDUs without edu_type are skipped');
+  t.equal(A.edus({ type: 'm.presence' }).length, 1);
 
   const elsewhere = M.buildEvent({ roomId: '!unknown:elsewhere', sender: mal, type: 'm.room.message', content: {}, roomVersion: '10', prevEvents: [], authEvents: [] });
   r = await send([elsewhere.pdu]);
