@@ -181,3 +181,62 @@ t.test('get_missing_events that never ends: one bounded round, then refused', as
   const ok = await A.send(alice, roomId, 'still working');
   t.ok(ok.eventId, 'the room goes on');
 });
+
+t.test('send_join, send_leave and invite with events that do not fit', async (t) => {
+  const made = await M.request(A.serverName, 'GET', `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(`@other:${M.serverName}`)}?ver=10`);
+  t.equal(made.status, 200);
+  const good = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.member', stateKey: `@other:${M.serverName}`, content: { membership: 'join' } });
+  const path = (id: string, v = 'v2', what = 'send_join') => `/_matrix/federation/${v}/${what}/${enc(roomId)}/${enc(id)}`;
+  t.match(await M.request(A.serverName, 'PUT', path(fakeId()), good.pdu), { status: 400, body: { error: /not .* as the path says/ } }, 'event ID not the path');
+  t.match(await M.request(A.serverName, 'PUT', path(good.eventId), { nope: 1 }), { status: 400, body: { error: /Invalid event/ } }, 'not an event');
+  const message = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.message', content: {} });
+  t.match(await M.request(A.serverName, 'PUT', path(message.eventId), message.pdu), { status: 400, body: { error: /Expected an m.room.member/ } });
+  const foreign = M.buildEvent({ roomId, sender: alice, type: 'm.room.member', stateKey: alice, content: { membership: 'join' } });
+  t.match(await M.request(A.serverName, 'PUT', path(foreign.eventId), foreign.pdu), { status: 403, body: { error: /does not belong/ } });
+  const forged = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.member', stateKey: `@other:${M.serverName}`, content: { membership: 'join' }, signature: 'bad' });
+  t.match(await M.request(A.serverName, 'PUT', path(forged.eventId), forged.pdu), { status: 403, body: { error: /Signature/ } });
+  const v1 = await M.request(A.serverName, 'PUT', path(good.eventId, 'v1'), good.pdu);
+  t.match(v1, { status: 200, body: [200, { origin: A.serverName }] }, 'v1 send_join answers [200, body]');
+  const leave = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.member', stateKey: `@other:${M.serverName}`, content: { membership: 'leave' } });
+  t.match(await M.request(A.serverName, 'PUT', path(leave.eventId, 'v1', 'send_leave'), leave.pdu), { status: 200, body: [200, {}] }, 'v1 send_leave');
+
+  const invitePath = (id: string, v = 'v2') => `/_matrix/federation/${v}/invite/${enc(roomId)}/${enc(id)}`;
+  t.match(await M.request(A.serverName, 'PUT', invitePath('$x'), { room_version: '10', event: { nope: 1 } }), { status: 400, body: { error: /Invalid event/ } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath('$x'), { event: {} }), { status: 400, body: { error: /room_version/ } });
+  const notLocal = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: `@nobody:${A.serverName}`, content: { membership: 'invite' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(notLocal.eventId), { room_version: '10', event: notLocal.pdu }), { status: 404 });
+  const wrongPath = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(fakeId()), { room_version: '10', event: wrongPath.pdu }), { status: 400 });
+  const notInvite = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'join' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(notInvite.eventId), { room_version: '10', event: notInvite.pdu }), { status: 400, body: { error: /invite/ } });
+  const badSig = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' }, signature: 'bad' });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(badSig.eventId), { room_version: '10', event: badSig.pdu }), { status: 403 });
+  const impostor = M.buildEvent({ roomId, sender: `@x:${A.serverName}`, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(impostor.eventId), { room_version: '10', event: impostor.pdu }), { status: 403 });
+  const v1invite = M.buildEvent({ roomId: '!v1:m', sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' }, roomVersion: '1', prevEvents: [], authEvents: [] });
+  t.match(await M.request(A.serverName, 'PUT', `/_matrix/federation/v1/invite/${enc('!v1:m')}/${enc(v1invite.eventId)}`, v1invite.pdu), { status: 200, body: [200, { event: { signatures: { [A.serverName]: {} } } }] }, 'v1 invite co-signed');
+  t.ok(A.invites(alice).some((i) => i.roomId === '!v1:m'));
+});
+
+t.test('library odds and ends: restart in the same data_dir, timeouts, hooks that throw, unreachable servers', async (t) => {
+  const dir = A.dataDir;
+  const again = await startPeer({ bind: addr(3, 1), dataDir: (await import('node:fs')).mkdtempSync(`${dir}-b`), users: { '@x:elsewhere': {} } });
+  await again.close();
+  const reopened = await startPeer({ bind: addr(3, 1), port: again.port, dataDir: again.dataDir });
+  t.equal(reopened.caPem, again.caPem, 'the CA a previous start left is reused');
+  await reopened.close();
+  await t.rejects(A.waitForEvent(roomId, () => false, { timeout: 50 }), { status: 408 });
+  A.hooks.onEvent = () => {
+    throw new Error('observer broke');
+  };
+  const still = await A.send(alice, roomId, 'a throwing observer changes nothing');
+  t.ok(still.eventId);
+  delete A.hooks.onEvent;
+  await t.rejects(A.request(`${addr(9, 9)}:1`, 'GET', '/x'), /ECONNREFUSED|connect/);
+  await t.rejects(A.send('@nobody:x', roomId, 'x'), { status: 400 });
+  await t.rejects(A.createRoom({ creator: alice, roomVersion: '99' }), { errcode: 'M_UNSUPPORTED_ROOM_VERSION' });
+  await t.rejects(A.createRoom({ creator: alice, alias: 'open' }), { errcode: 'M_ROOM_IN_USE' });
+  t.throws(() => A.events('!none:x'), { status: 404 });
+  t.throws(() => A.state('!none:x'), { status: 404 });
+  t.ok(A.rooms.rooms().includes(roomId));
+});
