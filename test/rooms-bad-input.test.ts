@@ -225,7 +225,7 @@ t.test('library odds and ends: restart in the same data_dir, timeouts, hooks tha
   const reopened = await startPeer({ bind: addr(3, 1), port: again.port, dataDir: again.dataDir });
   t.equal(reopened.caPem, again.caPem, 'the CA a previous start left is reused');
   await reopened.close();
-  await t.rejects(A.waitForEvent(roomId, () => false, { timeout: 50 }), { status: 408 });
+  t.match(await A.waitForEvent(roomId, () => false, { timeout: 50 }).catch((e) => e), { status: 408 });
   A.hooks.onEvent = () => {
     throw new Error('observer broke');
   };
@@ -233,10 +233,10 @@ t.test('library odds and ends: restart in the same data_dir, timeouts, hooks tha
   t.ok(still.eventId);
   delete A.hooks.onEvent;
   await t.rejects(A.request(`${addr(9, 9)}:1`, 'GET', '/x'), /ECONNREFUSED|connect/);
-  await t.rejects(A.send('@nobody:x', roomId, 'x'), { status: 400 });
-  await t.rejects(A.createRoom({ creator: alice, roomVersion: '99' }), { errcode: 'M_UNSUPPORTED_ROOM_VERSION' });
-  await t.rejects(A.createRoom({ creator: alice, alias: 'open' }), { errcode: 'M_ROOM_IN_USE' });
-  t.throws(() => A.events('!none:x'), { status: 404 });
-  t.throws(() => A.state('!none:x'), { status: 404 });
+  t.match(await A.send('@nobody:x', roomId, 'x').catch((e) => e), { status: 400 });
+  t.match(await A.createRoom({ creator: alice, roomVersion: '99' }).catch((e) => e), { errcode: 'M_UNSUPPORTED_ROOM_VERSION' });
+  t.match(await A.createRoom({ creator: alice, alias: 'open' }).catch((e) => e), { errcode: 'M_ROOM_IN_USE' });
+  t.throws(() => A.events('!none:x'), /Unknown room/);
+  t.throws(() => A.state('!none:x'), /Unknown room/);
   t.ok(A.rooms.rooms().includes(roomId));
 });
