@@ -56,6 +56,7 @@ function target(over: Partial<TargetReport> = {}): TargetReport {
       name_error: null,
       verification: 'strict',
       exempt_by: null,
+    pin_ok: null,
       accepted: true,
       check: null,
       error: null,

@@ -154,9 +154,12 @@ export interface TlsReport {
   /** The leaf is valid for tls_name. */
   name_valid: boolean;
   name_error: string | null;
-  /** strict: verified as above; exempt: federation_verify_certificates off or whitelisted. */
-  verification: 'strict' | 'exempt';
+  /** strict: verified as above; exempt: federation_verify_certificates off, whitelisted or a route's trust: none; pinned: a route's pins decide. */
+  verification: 'strict' | 'exempt' | 'pinned';
+  /** The whitelist entry or route that exempts or pins. */
   exempt_by: string | null;
+  /** pinned: whether the certificate or its public key matches a pin; null otherwise. */
+  pin_ok: boolean | null;
   /** Outbound federation would accept this connection. */
   accepted: boolean;
   /** Handshake failure: tlsCheckOf token (protocol-version, handshake, timeout). */

@@ -32,7 +32,7 @@ export async function resolveCommand(io: CommandIO, opts: ResolveOptions): Promi
     ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
     ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
   });
-  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses });
+  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, routes: parts.routes });
   let resolution: Resolution | undefined;
   let error: FederationError | undefined;
   try {
