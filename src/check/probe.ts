@@ -12,7 +12,7 @@ import { buildFederationParts, USER_AGENT, type FederationParts } from '../feder
 import { FederationError } from '../federation/errors.js';
 import { exchangeFirstReachable, type ExchangeResponse, type Target } from '../federation/exchange.js';
 import { createServerNameResolver, type Resolution, type ResolutionStep } from '../federation/resolver.js';
-import { isProxied } from '../federation/routes.js';
+import { isProxied, routeReport } from '../federation/routes.js';
 import type { TlsPolicy } from '../federation/tls-policy.js';
 import { targetsForUrl, type WellKnownResolver, type WellKnownResult } from '../federation/well-known.js';
 import { checkServerKeys } from '../matrix/server-keys.js';
@@ -222,9 +222,10 @@ async function checkKeys(parts: FederationParts, target: Target, serverName: str
 }
 
 async function probeTarget(parts: FederationParts, target: Target, serverName: string, srvTarget: string | null, now: number, t: Timeouts): Promise<TargetReport> {
-  const base = { ...target, sni: isIP(target.tls_name) === 0 ? target.tls_name : null, srv_target: srvTarget };
-  // The resolver dropped blocked addresses already; the raw TLS probe checks again, as the transport does.
-  const verdict = parts.addresses.check(target.address);
+  const base = { address: target.address, port: target.port, host: target.host, tls_name: target.tls_name, route: routeReport(target.route), sni: isIP(target.tls_name) === 0 ? target.tls_name : null, srv_target: srvTarget };
+  // The resolver dropped blocked addresses already; the raw TLS probe checks again, as the transport does
+  // (a name a proxy resolves has no address here to check).
+  const verdict = isProxied(target.route) && isIP(target.address) === 0 ? { blocked: false, rule: '' } : parts.addresses.check(target.address);
   if (verdict.blocked) {
     return { ...base, tcp: { ok: false, ms: null, error: `not dialled: ${target.address} is in ip_range_blacklist ${verdict.rule}` }, tls: null, version: null, keys: null };
   }
@@ -335,7 +336,7 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
         delegated_server: delegated,
         route,
         steps: steps.map((s) => ({ step: s.step, lookup: s.lookup, outcome: s.outcome, detail: s.detail, cached: s.cached ?? false })),
-        targets: all.map((x) => ({ address: x.address, port: x.port, host: x.host, tls_name: x.tls_name })),
+        targets: all.map((x) => ({ address: x.address, port: x.port, host: x.host, tls_name: x.tls_name, route: routeReport(x.route) })),
         error: error ? { step: error.step, check: error.check, message: error.message } : null,
       },
       well_known: wk && own?.kind === 'dns' ? wellKnownReport(`https://${own.host}/.well-known/matrix/server`, wk) : null,

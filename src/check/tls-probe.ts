@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import { dialTarget } from '../federation/dial.js';
 import { tlsCheckOf, type Target } from '../federation/exchange.js';
-import { checkPins } from '../federation/pins.js';
+import { checkPins, pinsOf } from '../federation/pins.js';
 import type { TlsPolicy } from '../federation/tls-policy.js';
 import type { CertificateReport, TargetReport, TlsReport } from './types.js';
 
@@ -56,6 +56,7 @@ export function describeCertificate(der: Buffer, now: number): CertificateReport
     not_after: notAfter.toISOString(),
     days_left: Math.floor(((notAfter.getTime() - now) / DAY) * 10) / 10,
     sha256: x.fingerprint256,
+    public_key_sha256: pinsOf(x).publicKey,
     serial: x.serialNumber,
     sct: hasEmbeddedScts(der),
   };

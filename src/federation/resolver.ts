@@ -298,6 +298,6 @@ export function createServerNameResolver(opts: ResolverOptions): ServerNameResol
 }
 
 /** IPv6 addresses in brackets, for display. */
-export function formatTarget(t: Target): string {
+export function formatTarget(t: Pick<Target, 'address' | 'port'>): string {
   return `${isIP(t.address) === 6 ? `[${t.address}]` : t.address}:${t.port}`;
 }
