@@ -174,7 +174,8 @@ function wellKnownFindings(f: CheckFacts, host: string, out: FindingList): void 
 
 function clientFindings(f: CheckFacts, host: string, out: FindingList): void {
   const c = f.client_well_known;
-  if (c === null) return;
+  // ONION_NO_ROUTE says it already: nothing about the name can be fetched.
+  if (c === null || f.resolution.error?.check === 'onion-no-route') return;
   const example = `{"m.homeserver":{"base_url":"https://matrix.${host}"}}`;
   if (c.outcome === 'none') {
     out.add({
