@@ -7,6 +7,11 @@ import { ConfigError } from '../src/config/errors.js';
 import type { FederationRoute } from '../src/config/types.js';
 import { DEFAULT_ROUTE, createRouter, describeRoute, isOnionName, routeReport } from '../src/federation/routes.js';
 import { dialTarget } from '../src/federation/dial.js';
+import { main } from '../src/cli.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSigningKey, formatSigningKeys } from '../src/matrix/signing-key.js';
 
 const routes = (value: unknown): FederationRoute[] => defaultConfig({ baseDir: '/tmp', raw: { federation_routes: value } }).federationRoutes;
 
@@ -132,4 +137,22 @@ t.test('the router: first match wins, globs on names, CIDRs on addresses', async
 t.test('dialTarget refuses a name on a direct route (never a lookup there)', async (t) => {
   const err = await dialTarget({ address: 'example.org', port: 8448, host: 'example.org', tls_name: 'example.org' }, { connectTimeoutMs: 100, setupTimeoutMs: 100 }).catch((e) => e);
   t.match(err, { step: 'connect', check: 'not-an-address' });
+});
+
+t.test('fedpeer config check lists the routes, never a proxy password', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedpeer-routes-'));
+  writeFileSync(join(dir, 'signing.key'), formatSigningKeys([generateSigningKey()]));
+  writeFileSync(
+    join(dir, 'hs.yaml'),
+    `server_name: me.test\nsigning_key_path: signing.key\nlisteners: [{port: 8008, type: http, resources: [{names: [federation]}]}]\n` +
+      `federation_routes:\n  - {match: "*.onion", via: "socks5h://127.0.0.1:9050", trust: pin, pins: ["${SPKI}"], isolate: true}\n  - {match: ["*.lan"], via: "socks5h://me:s3cret@127.0.0.1:1080"}\n`,
+  );
+  let out = '';
+  const io = { stdout: (s: string) => void (out += `${s}\n`), stderr: () => undefined, readStdin: async () => '' };
+  t.equal(await main(['config', 'check', join(dir, 'hs.yaml')], io), 0);
+  t.match(out, /outbound routes \(first match wins; other names direct\):\n  federation_routes\[0\] \*\.onion -> socks5h:\/\/127\.0\.0\.1:9050, trust pin \(1 pin\), isolated\n  federation_routes\[1\] \*\.lan -> socks5h:\/\/me:\*\*\*@127\.0\.0\.1:1080, trust ca/);
+  out = '';
+  t.equal(await main(['config', 'check', join(dir, 'hs.yaml'), '--json'], io), 0);
+  t.same(JSON.parse(out).routes[1], { rule: 'federation_routes[1]', match: ['*.lan'], via: 'socks5h://me:***@127.0.0.1:1080', trust: 'ca', pins: 0, isolate: false });
+  t.notMatch(out, /s3cret/);
 });
