@@ -96,7 +96,8 @@ export function createTransport(opts: TransportOptions): Transport {
     if (routed) {
       // The request's own options carry its time bounds (ROUTED_SETUP); node hands them to createConnection.
       (agent as unknown as { createConnection: unknown }).createConnection = (options: Record<string, unknown>, done: (err: Error | null, socket?: Socket) => void) => {
-        const setup = options[ROUTED_SETUP] as DialOptions;
+        // Always present for requests made here; the fallback only keeps a connection bounded should node stop passing it on.
+        const setup = (options[ROUTED_SETUP] as DialOptions | undefined) ?? { connectTimeoutMs: 10_000, setupTimeoutMs: 60_000 };
         connectSecure(routed.target, routed.trust, setup).then((socket) => done(null, socket), done);
         return undefined;
       };
