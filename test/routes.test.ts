@@ -92,6 +92,18 @@ t.test('a signed request to an onion fedpeer, verified with keys fetched back th
   t.match(r.resolution.steps[2]!.detail, /cannot resolve SRV records; port 8448/);
 });
 
+t.test('the notary fetches an onion server keys through the proxy', async (t) => {
+  const keyFetches = () => fixtureA.logLines().filter((l) => l.route === '/_matrix/key/v2/server' || l.url === '/_matrix/key/v2/server').length;
+  const before = keyFetches();
+  // Asking for keys valid longer than the cached ones makes B refetch A's.
+  const r = await fixtureA.server.peer.client.request(B, 'GET', `/_matrix/key/v2/query/${A}?minimum_valid_until_ts=${Date.now() + 10 * 86_400_000}`, { sign: false });
+  const docs = (r.body as { server_keys: Array<{ server_name: string; signatures: Record<string, unknown> }> }).server_keys;
+  t.equal(docs[0]?.server_name, A);
+  t.ok(docs[0]?.signatures[B], 'B vouches for A');
+  t.equal(keyFetches(), before + 1, 'B fetched A keys again (over its kept-alive tunnel: A has no other way in)');
+  t.same(onionQueries(), []);
+});
+
 t.test('well-known fetched through the proxy; a delegated name keeps the proxy even though its own route is direct', async (t) => {
   const leaf = await pki.leaf([C]);
   const wk = await startHttpsServer({ address: addr(3, 2), port: 443, certificates: { certPem: leaf.chainPem, keyPem: leaf.keyPem }, handler: (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"m.server":"hs.c.test:8448"}') });
