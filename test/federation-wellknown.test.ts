@@ -41,7 +41,7 @@ const parts = await buildFederationParts({ config: world.config(), now, random: 
 t.teardown(() => parts.transport.close());
 const sleeps: number[] = [];
 const wk = (opts: { random?: () => number; timeoutMs?: number } = {}) =>
-  createWellKnownResolver({ dns: parts.dns, transport: parts.transport, now, random: opts.random ?? (() => 0.5), sleep: async (ms) => void sleeps.push(ms), timeoutMs: opts.timeoutMs ?? 3000 });
+  createWellKnownResolver({ dns: parts.dns, routes: parts.routes, transport: parts.transport, now, random: opts.random ?? (() => 0.5), sleep: async (ms) => void sleeps.push(ms), timeoutMs: opts.timeoutMs ?? 3000 });
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -15,6 +15,7 @@ import { FederationError } from './errors.js';
 import { createTransport, type Target, type Transport } from './exchange.js';
 import { createAddressPolicy, type AddressPolicy } from './ip-blocklist.js';
 import { createServerNameResolver, type Resolution } from './resolver.js';
+import { createRouter, type Router } from './routes.js';
 import { tlsPolicyFromConfig, type TlsPolicy } from './tls-policy.js';
 import { createWellKnownResolver, type WellKnownResolver } from './well-known.js';
 
@@ -103,6 +104,8 @@ export interface FederationParts {
   dns: DnsResolver;
   tls: TlsPolicy;
   addresses: AddressPolicy;
+  /** federation_routes: which names go through which proxy, with which trust. */
+  routes: Router;
   transport: Transport;
   wellKnown: WellKnownResolver;
 }
@@ -115,9 +118,11 @@ export async function buildFederationParts(opts: FederationClientOptions): Promi
   const dns = createDnsResolver({ servers: dnsServers, now, ...(opts.dnsTimeoutMs ? { timeoutMs: opts.dnsTimeoutMs } : {}) });
   const tls = opts.tlsPolicy ?? (await tlsPolicyFromConfig(config, opts.systemCas ? { systemCas: opts.systemCas } : {}));
   const addresses = createAddressPolicy(config.ipRangeBlacklist, config.ipRangeWhitelist);
+  const routes = createRouter(config.federationRoutes);
   const transport = createTransport({ tls, addresses, maxSocketsPerTarget: config.federationClient.maxConnectionsPerDestination });
   const wellKnown = createWellKnownResolver({
     dns,
+    routes,
     transport,
     now,
     random,
@@ -125,7 +130,7 @@ export async function buildFederationParts(opts: FederationClientOptions): Promi
     ...(opts.wellKnownTimeoutMs ? { timeoutMs: opts.wellKnownTimeoutMs } : {}),
     ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
   });
-  return { dns, tls, addresses, transport, wellKnown };
+  return { dns, tls, addresses, routes, transport, wellKnown };
 }
 
 function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -139,7 +144,7 @@ function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Pro
 export async function createFederationClient(opts: FederationClientOptions): Promise<FederationClient> {
   const { config } = opts;
   const parts = await buildFederationParts(opts);
-  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, ...(opts.random ? { random: opts.random } : {}) });
+  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, routes: parts.routes, ...(opts.random ? { random: opts.random } : {}) });
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   const domainWhitelist = config.federationDomainWhitelist === null ? null : new Set(config.federationDomainWhitelist);
 

@@ -20,6 +20,7 @@ import { BlockList, isIP, isIPv4 } from 'node:net';
 import * as tls from 'node:tls';
 import type { ClientTlsVersion, Config } from '../config/types.js';
 import { ConfigError } from '../config/errors.js';
+import type { RouteChoice } from './routes.js';
 
 export interface TlsPolicyOptions {
   verify: boolean;
@@ -40,10 +41,19 @@ export interface ConnectionTrust {
   exemptBy?: string;
   /** Options for tls.connect / https.request (servername, secureContext, checks). */
   options: tls.ConnectionOptions;
+  /**
+   * A pinned route: the leaf certificate or its key must match one of these
+   * after the handshake (the options then check nothing themselves, so only
+   * the pinning connection path, src/federation/dial.ts, may use them).
+   */
+  pins?: readonly string[];
+  /** The rule that pins, for messages. */
+  pinnedBy?: string;
 }
 
 export interface TlsPolicy {
-  forConnection(tlsName: string, address: string): ConnectionTrust;
+  /** `route`: the federation_routes rule of the target, whose trust (none, pin) overrides the usual checks. */
+  forConnection(tlsName: string, address: string, route?: RouteChoice): ConnectionTrust;
   /**
    * For `fedpeer check`: options that validate the chain against the trusted
    * CAs whatever the whitelist says, but never reject, so the caller can
@@ -169,14 +179,17 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
   const whitelist = compileWhitelist(opts.whitelist);
 
   return {
-    forConnection(tlsName, address) {
+    forConnection(tlsName, address, route) {
       const servername = sniFor(tlsName);
+      const unchecked = { servername, secureContext: noVerifyContext, rejectUnauthorized: false, checkServerIdentity: () => undefined };
+      if (route?.trust === 'pin') return { verify: true, pins: route.pins, pinnedBy: route.label, options: unchecked };
+      if (route?.trust === 'none') return { verify: false, exemptBy: `${route.label} trust: none`, options: unchecked };
       const exemptBy = !opts.verify ? 'federation_verify_certificates: false' : whitelist.match(tlsName, address);
       if (exemptBy !== undefined) {
         return {
           verify: false,
           exemptBy: opts.verify ? `federation_certificate_verification_whitelist entry "${exemptBy}"` : exemptBy,
-          options: { servername, secureContext: noVerifyContext, rejectUnauthorized: false, checkServerIdentity: () => undefined },
+          options: unchecked,
         };
       }
       return {

@@ -47,6 +47,9 @@ export const BLOCKS = {
   bench: 70,
   // rooms and the room peer 127.80-89
   'events-cli': 80,
+  // federation routes and SOCKS 127.100-109
+  routes: 100,
+  socks: 101,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
