@@ -36,3 +36,59 @@ t.test('the probe against fedpeer: no check fails', async (t) => {
   t.equal(report.summary.fail, 0);
   t.ok(report.ok);
 });
+
+t.test('text report: summary, each check, exit 0', async (t) => {
+  const r = await world.probe(['target.test', '--config', world.probeConfig, '--only', 'identity,errors.bad-json']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^fedpeer probe target\.test as probe\.test: 7 passed, 0 failed, 0 not applicable, 0 could not run/);
+  t.match(r.stdout, /\nidentity\n {2}PASS {2}identity\.server-name {2}The key document names the target\n {8}server_name is "target\.test"/);
+  t.match(r.stdout, /\nerrors\n {2}PASS {2}errors\.bad-json/);
+  t.match(r.stdout, /no check failed\n$/);
+  t.notMatch(r.stdout, /auth\.|outbound\.|rooms\./);
+});
+
+t.test('TAP and JUnit for CI', async (t) => {
+  const junit = join(world.dir, 'probe-junit.xml');
+  const r = await world.probe(['target.test', '--config', world.probeConfig, '--tap', '--junit', junit, '--only', 'identity.version,auth.other-body,rooms.valid-event']);
+  t.equal(r.code, 0);
+  const lines = r.stdout.trimEnd().split('\n');
+  t.equal(lines[0], 'TAP version 14');
+  t.match(lines[1], /^# fedpeer probe target\.test as probe\.test: 1 passed/);
+  t.equal(lines[2], '1..3');
+  t.equal(lines[3], 'ok 1 - identity.version: /version answers with the server software');
+  t.match(lines[4], /^ok 2 - auth\.other-body: A signature over another body is refused # SKIP not applicable: no endpoint that accepted a signed request takes a body$/);
+  t.match(lines[5], /^ok 3 - rooms\.valid-event: A valid event is accepted # SKIP could not run: needs --room or a room peer/);
+  const xml = readFileSync(junit, 'utf8');
+  t.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="fedpeer probe target\.test as probe\.test" tests="3" failures="0" errors="0" skipped="2"/);
+  t.match(xml, /<testsuite name="identity" tests="1" failures="0" errors="0" skipped="0"/);
+  t.match(xml, /<testcase classname="fedpeer\.probe\.identity" name="identity\.version: \/version answers with the server software" time="[\d.]+"\/>/);
+  t.match(xml, /<testcase classname="fedpeer\.probe\.rooms" name="rooms\.valid-event: A valid event is accepted" time="[\d.]+">\n {6}<skipped message="could not run: needs --room or a room peer; /);
+});
+
+t.test('--room is taken and said to be not usable yet', async (t) => {
+  const { code, report } = await world.probeJson('target.test', ['--only', 'rooms', '--room', '#lobby:target.test']);
+  t.equal(code, 0);
+  t.equal(report.checks.length, 9);
+  for (const c of report.checks) t.match(c, { verdict: 'could_not_run', reason: /^--room #lobby:target\.test given, but room checks are not built yet/ });
+});
+
+t.test('--untrusted-port 0: the certificate check says it could not run, and why', async (t) => {
+  const { code, report } = await world.probeJson('target.test', ['--only', 'outbound.certificate-verification', '--untrusted-port', '0']);
+  t.equal(code, 0);
+  t.match(report.checks, [{ id: 'outbound.certificate-verification', verdict: 'could_not_run', reason: /turned off \(--untrusted-port 0\)/ }]);
+});
+
+t.test("--dns-listen: the probe's DNS server shows how the target resolved the probe", async (t) => {
+  const dnsListen = `${world.addr(1, 53)}:53`;
+  // This target asks the probe's DNS server, and only it.
+  const other = await world.startTarget('dnsuser.test', 7, { federation_dns_servers: [dnsListen] });
+  t.teardown(() => other.close());
+  const { code, report } = await world.probeJson('dnsuser.test', ['--only', 'outbound', '--dns-listen', dnsListen]);
+  t.equal(code, 0);
+  const resolution = report.checks.find((c) => c.id === 'outbound.resolution')!;
+  t.equal(resolution.verdict, 'pass', resolution.reason);
+  // The addresses come first, for the well-known request itself; the SRV names follow it in the spec's order.
+  t.equal(resolution.reason, 'AAAA probe.test, then A probe.test, then GET https://probe.test/.well-known/matrix/server (404), then SRV _matrix-fed._tcp.probe.test, then SRV _matrix._tcp.probe.test');
+  t.match(resolution.observed, { dns_server: true, well_known_observable: true });
+  for (const c of report.checks) t.equal(c.verdict, 'pass', `${c.id}: ${c.reason}`);
+});
