@@ -93,3 +93,45 @@ t.test("--dns-listen: the probe's DNS server shows how the target resolved the p
   t.match(resolution.observed, { dns_server: true, well_known_observable: true });
   for (const c of report.checks) t.equal(c.verdict, 'pass', `${c.id}: ${c.reason}`);
 });
+
+t.test('bad command lines: exit 2 with one line naming the cause', async (t) => {
+  const cfg = ['--config', world.probeConfig];
+  const cases: Array<[string[], RegExp]> = [
+    [[], /^fedpeer probe: probe needs the server name to probe: fedpeer probe NAME --config FILE/],
+    [['target.test'], /^fedpeer probe: probe runs as the server of --config FILE/],
+    [['not a name', ...cfg], /^fedpeer probe: not a valid server name: "not a name"/],
+    [['target.test', ...cfg, '--json', '--tap'], /^fedpeer probe: --json and --tap both print the report: choose one/],
+    [['target.test', ...cfg, '--only', 'auth,nope.check'], /^fedpeer probe: --only: unknown check id\(s\) "nope\.check"; known groups: identity, auth, errors, outbound, rooms; ids: identity\.server-name, /],
+    [['target.test', ...cfg, '--untrusted-port', 'http'], /^fedpeer probe: --untrusted-port: expected a port number \(0-65535\), got "http"/],
+    [['target.test', ...cfg, '--untrusted-port', '8448'], /^fedpeer probe: --untrusted-port 8448: the config's listeners already use port 8448; pick a free port/],
+    [['target.test', ...cfg, '--dns-listen', 'localhost:53'], /^fedpeer probe: --dns-listen: expected an IP address with an optional port/],
+    [['probe.test', ...cfg], /^fedpeer probe: the target probe\.test is the probe's own server_name/],
+    [['target.test', ...cfg, '--junit', join(world.dir, 'no-such-dir', 'out.xml')], /^fedpeer probe: --junit: cannot write into .*no-such-dir \(ENOENT\)/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await world.probe(args);
+    t.equal(r.code, 2, args.join(' '));
+    t.match(r.stderr, message, args.join(' '));
+    t.equal(r.stderr.trimEnd().split('\n').length, 1, 'one line');
+    t.equal(r.stdout, '');
+  }
+});
+
+t.test("a port of the probe's config in use: one line saying what to do", async (t) => {
+  const { createServer } = await import('node:net');
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(8448, world.probeAddress, resolve));
+  t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  const r = await world.probe(['target.test', '--config', world.probeConfig]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^fedpeer probe: cannot listen on 127\.110\.1\.1:8448: .*EADDRINUSE.*; the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own\n$/);
+});
+
+t.test('--dns-listen forms', async (t) => {
+  const { parseDnsListen } = await import('../src/commands/probe.js');
+  t.same(parseDnsListen('127.110.1.53'), { address: '127.110.1.53', port: 53 });
+  t.same(parseDnsListen('127.110.1.53:5353'), { address: '127.110.1.53', port: 5353 });
+  t.same(parseDnsListen('[::1]:5353'), { address: '::1', port: 5353 });
+  t.same(parseDnsListen('[::1]'), { address: '::1', port: 53 });
+  t.same(parseDnsListen('::1'), { address: '::1', port: 53 });
+});
