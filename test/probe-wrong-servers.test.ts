@@ -4,6 +4,7 @@
 import t from 'tap';
 import { acceptUnsigned, ignoreDestination, probeWorld, serveUnsignedKeys } from './harness/probe-world.js';
 import type { Fixture } from './harness/server-fixture.js';
+import { startHttpsServer } from './harness/https-server.js';
 
 const world = await probeWorld('probe-wrong');
 t.teardown(() => world.close());
@@ -25,5 +26,68 @@ cases.forEach(([name, check, reason, deviate, raw], i) => {
     t.same(failed.map((c) => c.id), [check]);
     t.match(failed[0]?.reason, reason);
     t.equal(code, 1, 'exit 1');
+  });
+});
+
+// Cruder servers: not fedpeer at all, so nearly everything fails, each
+// failure for its own reason.
+async function crude(name: string, c: number, handler: Parameters<typeof startHttpsServer>[0]['handler']) {
+  const leaf = await world.pki.leaf([name]);
+  world.dns.set(name, 'A', world.addr(c, 1));
+  return startHttpsServer({ address: world.addr(c, 1), port: 8448, certificates: { certPem: leaf.chainPem, keyPem: leaf.keyPem }, handler });
+}
+
+t.test('a server that answers 200 {} to everything', async (t) => {
+  const server = await crude('yes.test', 10, (req, res) => {
+    req.resume();
+    req.on('end', () => void res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  t.teardown(() => server.close());
+  const { code, report } = await world.probeJson('yes.test');
+  t.equal(code, 1);
+  const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
+  t.match(verdicts, {
+    'identity.server-name': ['fail', 'server_name is undefined, expected "yes.test"'],
+    'identity.verify-keys': ['fail', 'verify_keys is missing or not an object'],
+    'identity.self-signature': ['could_not_run', /no usable key in verify_keys/],
+    'identity.valid-until': ['fail', 'valid_until_ts is missing or not an integer'],
+    'identity.old-verify-keys': ['pass', 'absent (the field is optional)'],
+    'identity.version': ['pass', 'a JSON object without "server" (its fields are optional)'],
+    'auth.signed-accepted': ['pass', /query\/profile: accepted: 200; query\/directory: accepted: 200; user\/devices: accepted: 200; user\/keys\/query: accepted: 200/],
+    'auth.unsigned': ['fail', /query\/profile: answered 200: gave the resource instead of refusing with 401/],
+    'auth.other-body': ['fail', /^user\/keys\/query: answered 200/],
+    'auth.destination-omitted': ['pass', /4 request\(s\) on 4 endpoint\(s\)/],
+    'auth.malformed-header': ['fail', /query\/profile, no parameters: answered 200: gave the resource instead of refusing with 401 or 400/],
+    'errors.unknown-endpoint': ['fail', 'GET /_matrix/federation/v1/probe-unknown: 200 instead of 404 M_UNRECOGNIZED; GET /_matrix/key/v2/probe-unknown: 200 instead of 404 M_UNRECOGNIZED'],
+    'errors.wrong-method': ['fail', /200 instead of 405 M_UNRECOGNIZED/],
+    'errors.bad-json': ['fail', '200 instead of 400 M_NOT_JSON'],
+    'errors.oversized-body': ['not_applicable', /^200: the target took 1048576 bytes, its limit is higher/],
+    'outbound.key-fetch': ['fail', /yet no key fetch reached the probe: it did not check the signature/],
+    'outbound.tls': ['could_not_run', /no key fetch by the target itself was seen/],
+    'outbound.host-header': ['could_not_run', /no key fetch by the target itself was seen/],
+    'outbound.resolution': ['could_not_run', /^no lookup of probe\.test was seen: the target may have it cached from an earlier run, or there was nothing to see it with \(run the probe with --dns-listen and point the target at it\)$/],
+    'outbound.certificate-verification': ['fail', /answered 200 to a request from probe\.test:8449, whose keys are only served behind an untrusted certificate, instead of 401/],
+  });
+  const text = await world.probe(['yes.test', '--config', world.probeConfig, '--only', 'auth.unsigned']);
+  t.equal(text.code, 1);
+  t.match(text.stdout, /\n {2}FAIL {2}auth\.unsigned {2}An unsigned request is refused\n {8}query\/profile: answered 200: gave the resource instead of refusing with 401; query\/directory: .*\n {8}expected: A request without an Authorization header is refused with 401 and a Matrix error, never answered\.\n {8}spec: Server-Server API, Authentication: Request Authentication <https:\/\/spec\.matrix\.org\/latest\/server-server-api\/#request-authentication>\n {8}- query\/profile: answered 200: gave the resource instead of refusing with 401\n {10}sent: GET \/_matrix\/federation\/v1\/query\/profile\?user_id=%40probe-nobody%3Ayes\.test&field=displayname \(no Authorization\)\n {10}got: {2}200: \{\}\n/);
+  t.match(text.stdout, /\n1 check\(s\) failed: auth\.unsigned\n$/);
+});
+
+t.test('a server that answers 500 with a web page', async (t) => {
+  const server = await crude('broken.test', 11, (req, res) => {
+    req.resume();
+    req.on('end', () => void res.writeHead(500, { 'content-type': 'text/html' }).end('<html>oops</html>'));
+  });
+  t.teardown(() => server.close());
+  const { report } = await world.probeJson('broken.test', ['--only', 'identity.server-name,identity.version,auth,errors.oversized-body,errors.bad-json']);
+  const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
+  t.match(verdicts, {
+    'identity.server-name': ['fail', 'GET /_matrix/key/v2/server: 500 without a Matrix error body'],
+    'identity.version': ['fail', 'GET /_matrix/federation/v1/version: 500 without a Matrix error body'],
+    'auth.signed-accepted': ['fail', /^query\/profile: server error 500 without a Matrix error body; .* \(a refusal means the target could not fetch or check the probe's key: see outbound.key-fetch\)$/],
+    'auth.unsigned': ['could_not_run', /no authenticated endpoint accepted a correctly signed request/],
+    'errors.bad-json': ['fail', '500 without a Matrix error body instead of 400 M_NOT_JSON'],
+    'errors.oversized-body': ['fail', '500 without a Matrix error body instead of 413 M_TOO_LARGE'],
   });
 });

@@ -10,7 +10,7 @@ export function isMatrixError(response: ReceivedResponse): response is { status:
 export function describe(response: ReceivedResponse): string {
   if ('failure' in response) return `no answer (${response.failure})`;
   if (response.errcode !== undefined) return `${response.status} ${response.errcode}`;
-  return `${response.status}${response.body ? ' without a Matrix error body' : ''}`;
+  return `${response.status}${response.status >= 400 ? ' without a Matrix error body' : ''}`;
 }
 
 /** A request that must be refused: the spec's status with a Matrix error body. */

@@ -93,7 +93,8 @@ export const errorChecks: CheckDefinition[] = [
     spec: SPEC_REFS.errorCodes,
     expected: `A body over the server's limit gets 413 with errcode M_TOO_LARGE, not a dropped connection or a server error (the probe sends ${OVERSIZED_BODY_BYTES} bytes of valid JSON; a server whose limit is higher accepts it, which is not applicable).`,
     async run(ctx) {
-      const body = { server_keys: {}, probe_padding: 'x'.repeat(OVERSIZED_BODY_BYTES - 40) };
+      const overhead = JSON.stringify({ server_keys: {}, probe_padding: '' }).length;
+      const body = { server_keys: {}, probe_padding: 'x'.repeat(OVERSIZED_BODY_BYTES - overhead) };
       const r = await ctx.send({ method: 'POST', path: NOTARY_QUERY, body });
       const label = `POST ${NOTARY_QUERY} (${r.request.body_bytes} bytes)`;
       const res = r.response;
