@@ -277,3 +277,33 @@ t.test("the probe's DNS server", async (t) => {
     ['A probe.test', 'AAAA probe.test', 'SRV _matrix-fed._tcp.probe.test', 'MX probe.test'],
   );
 });
+
+t.test('the observer records refused handshakes and caps what it keeps', async (t) => {
+  const { makeTestPki } = await import('./harness/test-ca.js');
+  const { createServer } = await import('node:https');
+  const { connect } = await import('node:net');
+  const { observeServers } = await import('../src/probe/observer.js');
+  const { eventually } = await import('./harness/tls-probe.js');
+  const leaf = await (await makeTestPki()).leaf(['probe.test']);
+  const server = createServer({ cert: leaf.chainPem, key: leaf.keyPem }, (_req, res) => res.end());
+  const address = block('probe-units')(2, 1);
+  await new Promise<void>((resolve) => server.listen(8448, address, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const before = ['connection', 'tlsClientError', 'request'].map((e) => server.listenerCount(e));
+  const log = observeServers([server], { maxEvents: 2 });
+  // Plain HTTP on a TLS port: the handshake fails on the server's side.
+  for (let i = 0; i < 2; i++) {
+    const socket = connect(8448, address, () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.on('error', () => {});
+    socket.resume();
+    await new Promise((resolve) => socket.on('close', resolve));
+  }
+  await eventually(() => log.dropped >= 1, { withinMs: 2000, everyMs: 20 });
+  t.match(log.events, [{ kind: 'connection' }, { kind: 'tls_refused', error: /./ }]);
+  t.ok(log.dropped >= 1, 'the second connection was counted, not kept');
+  log.clear();
+  t.equal(log.events.length, 0);
+  t.equal(log.dropped, 0);
+  log.detach();
+  t.same(['connection', 'tlsClientError', 'request'].map((e) => server.listenerCount(e)), before, 'detached');
+});

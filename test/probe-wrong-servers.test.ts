@@ -91,3 +91,23 @@ t.test('a server that answers 500 with a web page', async (t) => {
     'errors.oversized-body': ['fail', '500 without a Matrix error body instead of 413 M_TOO_LARGE'],
   });
 });
+
+t.test('a server that serves nothing', async (t) => {
+  const server = await crude('empty.test', 12, (req, res) => {
+    req.resume();
+    req.on('end', () => void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}'));
+  });
+  t.teardown(() => server.close());
+  const { report } = await world.probeJson('empty.test', ['--only', 'auth.signed-accepted,auth.forged-signature,errors,outbound.key-fetch,outbound.certificate-verification']);
+  const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
+  t.match(verdicts, {
+    'auth.signed-accepted': ['not_applicable', 'the target serves none of the authenticated endpoints the probe uses'],
+    'auth.forged-signature': ['could_not_run', /^no authenticated endpoint accepted a correctly signed request/],
+    'errors.unknown-endpoint': ['pass'],
+    'errors.wrong-method': ['fail', 'DELETE /_matrix/federation/v1/version: 404 M_UNRECOGNIZED instead of 405 M_UNRECOGNIZED; PUT /_matrix/key/v2/server: 404 M_UNRECOGNIZED instead of 405 M_UNRECOGNIZED'],
+    'errors.bad-json': ['not_applicable', 'POST /_matrix/key/v2/query is not served (404 M_UNRECOGNIZED): the target is no notary'],
+    'errors.oversized-body': ['not_applicable', /the target is no notary/],
+    'outbound.key-fetch': ['could_not_run', /no correctly signed request was accepted/],
+    'outbound.certificate-verification': ['could_not_run', /no authenticated endpoint accepted a correctly signed request/],
+  });
+});

@@ -119,12 +119,17 @@ t.test('bad command lines: exit 2 with one line naming the cause', async (t) => 
 
 t.test("a port of the probe's config in use: one line saying what to do", async (t) => {
   const { createServer } = await import('node:net');
-  const squatter = createServer();
-  await new Promise<void>((resolve) => squatter.listen(8448, world.probeAddress, resolve));
-  t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
-  const r = await world.probe(['target.test', '--config', world.probeConfig]);
-  t.equal(r.code, 1);
-  t.match(r.stderr, /^fedpeer probe: cannot listen on 127\.110\.1\.1:8448: .*EADDRINUSE.*; the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own\n$/);
+  for (const port of [8448, 8449]) {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, world.probeAddress, resolve));
+    const r = await world.probe(['target.test', '--config', world.probeConfig]);
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    t.equal(r.code, 1);
+    t.match(r.stderr, new RegExp(`^fedpeer probe: cannot listen on 127\\.110\\.1\\.1:${port}: .*EADDRINUSE.*; the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own\\n$`));
+  }
+  // Nothing of the failed runs is left listening.
+  const { code } = await world.probeJson('target.test', ['--only', 'identity.version']);
+  t.equal(code, 0);
 });
 
 t.test('--dns-listen forms', async (t) => {

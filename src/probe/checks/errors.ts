@@ -3,7 +3,7 @@
 import type { CheckDefinition, ProbeContext } from '../context.js';
 import { SPEC_REFS } from '../context.js';
 import { combine, describe, isMatrixError } from '../judge.js';
-import type { ProbeRequest } from '../sender.js';
+import type { ProbeRequest, SendResult } from '../sender.js';
 import type { Exchange, Outcome, Verdict } from '../types.js';
 import { exchange } from './shared.js';
 
@@ -18,6 +18,13 @@ function expectError(status: number, errcode: string) {
     if (r.status === status && !isMatrixError(r)) return { verdict: 'fail', finding: `${r.status} without a Matrix error body (expected ${status} ${errcode})` };
     return { verdict: 'fail', finding: `${describe(r)} instead of ${status} ${errcode}` };
   };
+}
+
+/** The notary endpoint is optional: a target without it cannot show these errors there. */
+function notaryNotServed(r: SendResult): Outcome | undefined {
+  if (!('status' in r.response) || r.response.status !== 404 || r.response.errcode !== 'M_UNRECOGNIZED') return undefined;
+  const reason = `POST ${NOTARY_QUERY} is not served (${describe(r.response)}): the target is no notary`;
+  return { verdict: 'not_applicable', reason, exchanges: [exchange(`POST ${NOTARY_QUERY}`, r, reason)] };
 }
 
 async function sendAll(ctx: ProbeContext, requests: Array<[string, ProbeRequest]>, judge: ReturnType<typeof expectError>): Promise<Outcome> {
@@ -77,10 +84,8 @@ export const errorChecks: CheckDefinition[] = [
     expected: 'A POST whose body is not valid JSON gets 400 with errcode M_NOT_JSON (sent to the notary endpoint, POST /_matrix/key/v2/query, which needs no signature).',
     async run(ctx) {
       const r = await ctx.send({ method: 'POST', path: NOTARY_QUERY, rawBody: Buffer.from('{"server_keys": {', 'utf8') });
-      if ('status' in r.response && r.response.status === 404 && r.response.errcode === 'M_UNRECOGNIZED') {
-        const reason = `POST ${NOTARY_QUERY} is not served (${describe(r.response)}): the target is no notary`;
-        return { verdict: 'not_applicable', reason, exchanges: [exchange(`POST ${NOTARY_QUERY}`, r, reason)] };
-      }
+      const notServed = notaryNotServed(r);
+      if (notServed) return notServed;
       const { verdict, finding } = expectError(400, 'M_NOT_JSON')(r.response);
       return { verdict, reason: finding, exchanges: [exchange(`POST ${NOTARY_QUERY}`, r, finding)] };
     },
@@ -96,6 +101,8 @@ export const errorChecks: CheckDefinition[] = [
       const overhead = JSON.stringify({ server_keys: {}, probe_padding: '' }).length;
       const body = { server_keys: {}, probe_padding: 'x'.repeat(OVERSIZED_BODY_BYTES - overhead) };
       const r = await ctx.send({ method: 'POST', path: NOTARY_QUERY, body });
+      const notServed = notaryNotServed(r);
+      if (notServed) return notServed;
       const label = `POST ${NOTARY_QUERY} (${r.request.body_bytes} bytes)`;
       const res = r.response;
       let verdict: Verdict;
