@@ -193,7 +193,7 @@ function result(over: Partial<CheckResult>): CheckResult {
     group: 'auth',
     title: 'An unsigned request is refused',
     requirement: 'must',
-    spec: { section: 'S', url: 'https://spec/#x' },
+    spec: { section: 'S', url: 'https://spec.matrix.org/#x' },
     expected: 'E',
     verdict: 'pass',
     reason: 'R',
@@ -306,4 +306,32 @@ t.test('the observer records refused handshakes and caps what it keeps', async (
   t.equal(log.dropped, 0);
   log.detach();
   t.same(['connection', 'tlsClientError', 'request'].map((e) => server.listenerCount(e)), before, 'detached');
+});
+
+t.test('the schema validator used on the reports finds what is wrong', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { validateJsonSchema } = await import('./harness/json-schema.js');
+  const schema = JSON.parse(readFileSync(new URL('../docs/probe-report.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  const good: ProbeReport = { schema: 'fedpeer-probe/1', fedpeer_version: '0', target: 't', origin: 'o', started_at: '2030-01-01T00:00:00.000Z', duration_ms: 1, ok: true, summary: summarise([]), checks: [result({ exchanges: [{ label: 'l', request: { method: 'GET', path: '/', authorization: [] }, response: { failure: 'x' }, finding: 'f' }] })] };
+  t.same(validateJsonSchema(schema, good), []);
+  const bad = JSON.parse(JSON.stringify(good));
+  bad.schema = 'other';
+  bad.extra = 1;
+  delete bad.summary.fail;
+  bad.checks[0].verdict = 'maybe';
+  bad.checks[0].duration_ms = -1;
+  bad.checks[0].exchanges[0].response = { status: 200, failure: 'both' };
+  bad.checks[0].exchanges[0].request.path = 'relative';
+  bad.ok = 'yes';
+  t.same(validateJsonSchema(schema, bad).sort(), [
+    '$.checks[0].duration_ms: -1 < 0',
+    '$.checks[0].exchanges[0].request.path: "relative" does not match ^/',
+    '$.checks[0].exchanges[0].response: matches 0 of the oneOf alternatives, not exactly one',
+    '$.checks[0].verdict: "maybe" is not one of ["pass","fail","not_applicable","could_not_run"]',
+    '$.ok: expected boolean, got string',
+    '$.schema: expected "fedpeer-probe/1", got "other"',
+    '$.summary: missing fail',
+    '$: unexpected property extra',
+  ]);
+  t.match(validateJsonSchema({ type: 'object', format: 'x', $ref: '#/$defs/none' }, {}), ['$: schema keyword format is not supported', '$: unresolved $ref #/$defs/none']);
 });

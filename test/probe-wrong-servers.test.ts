@@ -5,6 +5,10 @@ import t from 'tap';
 import { acceptUnsigned, ignoreDestination, probeWorld, serveUnsignedKeys } from './harness/probe-world.js';
 import type { Fixture } from './harness/server-fixture.js';
 import { startHttpsServer } from './harness/https-server.js';
+import { readFileSync } from 'node:fs';
+import { validateJsonSchema } from './harness/json-schema.js';
+
+const schema = JSON.parse(readFileSync(new URL('../docs/probe-report.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
 const world = await probeWorld('probe-wrong');
 t.teardown(() => world.close());
@@ -45,6 +49,7 @@ t.test('a server that answers 200 {} to everything', async (t) => {
   t.teardown(() => server.close());
   const { code, report } = await world.probeJson('yes.test');
   t.equal(code, 1);
+  t.same(validateJsonSchema(schema, report), [], 'the report follows docs/probe-report.schema.json');
   const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
   t.match(verdicts, {
     'identity.server-name': ['fail', 'server_name is undefined, expected "yes.test"'],
@@ -81,6 +86,7 @@ t.test('a server that answers 500 with a web page', async (t) => {
   });
   t.teardown(() => server.close());
   const { report } = await world.probeJson('broken.test', ['--only', 'identity.server-name,identity.version,auth,errors.oversized-body,errors.bad-json']);
+  t.same(validateJsonSchema(schema, report), [], 'the report follows docs/probe-report.schema.json');
   const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
   t.match(verdicts, {
     'identity.server-name': ['fail', 'GET /_matrix/key/v2/server: 500 without a Matrix error body'],

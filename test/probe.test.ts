@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { probeWorld } from './harness/probe-world.js';
 import type { ProbeReport, Verdict } from '../src/probe/types.js';
 import { ALL_CHECKS } from '../src/probe/registry.js';
+import { validateJsonSchema } from './harness/json-schema.js';
+
+const schema = JSON.parse(readFileSync(new URL('../docs/probe-report.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
 const world = await probeWorld('probe');
 t.teardown(() => world.close());
@@ -35,6 +38,7 @@ t.test('the probe against fedpeer: no check fails', async (t) => {
   }
   t.equal(report.summary.fail, 0);
   t.ok(report.ok);
+  t.same(validateJsonSchema(schema, report), [], 'the report follows docs/probe-report.schema.json');
 });
 
 t.test('text report: summary, each check, exit 0', async (t) => {
