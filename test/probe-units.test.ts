@@ -335,3 +335,9 @@ t.test('the schema validator used on the reports finds what is wrong', async (t)
   ]);
   t.match(validateJsonSchema({ type: 'object', format: 'x', $ref: '#/$defs/none' }, {}), ['$: schema keyword format is not supported', '$: unresolved $ref #/$defs/none']);
 });
+
+t.test('docs/PROBE.md describes every check', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../docs/PROBE.md', import.meta.url), 'utf8');
+  for (const c of ALL_CHECKS) t.match(doc, `| \`${c.id}\` |`, c.id);
+});
