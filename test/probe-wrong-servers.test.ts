@@ -1,7 +1,7 @@
 // The probe against deliberately wrong servers: each is a real fedpeer with
 // one part swapped, and the probe must flag exactly the check that part
 // breaks, and nothing else.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { acceptUnsigned, ignoreDestination, probeWorld, serveUnsignedKeys } from './harness/probe-world.js';
 import type { Fixture } from './harness/server-fixture.js';
 import { startHttpsServer } from './harness/https-server.js';
@@ -33,20 +33,26 @@ cases.forEach(([name, check, reason, deviate, raw], i) => {
   });
 });
 
-// Cruder servers: not fedpeer at all, so nearly everything fails, each
-// failure for its own reason.
-async function crude(name: string, c: number, handler: Parameters<typeof startHttpsServer>[0]['handler']) {
+// Cruder servers: not fedpeer at all, the same answer to every request
+// (once its body has been read), so nearly everything fails, each failure
+// for its own reason.
+async function crude(t: Test, name: string, c: number, status: number, contentType: string, body: string) {
   const leaf = await world.pki.leaf([name]);
   world.dns.set(name, 'A', world.addr(c, 1));
-  return startHttpsServer({ address: world.addr(c, 1), port: 8448, certificates: { certPem: leaf.chainPem, keyPem: leaf.keyPem }, handler });
+  const server = await startHttpsServer({
+    address: world.addr(c, 1),
+    port: 8448,
+    certificates: { certPem: leaf.chainPem, keyPem: leaf.keyPem },
+    handler: (req, res) => {
+      req.resume();
+      req.on('end', () => void res.writeHead(status, { 'content-type': contentType }).end(body));
+    },
+  });
+  t.teardown(() => server.close());
 }
 
 t.test('a server that answers 200 {} to everything', async (t) => {
-  const server = await crude('yes.test', 10, (req, res) => {
-    req.resume();
-    req.on('end', () => void res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-  });
-  t.teardown(() => server.close());
+  await crude(t, 'yes.test', 10, 200, 'application/json', '{}');
   const { code, report } = await world.probeJson('yes.test');
   t.equal(code, 1);
   t.same(validateJsonSchema(schema, report), [], 'the report follows docs/probe-report.schema.json');
@@ -80,11 +86,7 @@ t.test('a server that answers 200 {} to everything', async (t) => {
 });
 
 t.test('a server that answers 500 with a web page', async (t) => {
-  const server = await crude('broken.test', 11, (req, res) => {
-    req.resume();
-    req.on('end', () => void res.writeHead(500, { 'content-type': 'text/html' }).end('<html>oops</html>'));
-  });
-  t.teardown(() => server.close());
+  await crude(t, 'broken.test', 11, 500, 'text/html', '<html>oops</html>');
   const { report } = await world.probeJson('broken.test', ['--only', 'identity.server-name,identity.version,auth,errors.oversized-body,errors.bad-json']);
   t.same(validateJsonSchema(schema, report), [], 'the report follows docs/probe-report.schema.json');
   const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
@@ -99,11 +101,7 @@ t.test('a server that answers 500 with a web page', async (t) => {
 });
 
 t.test('a server that serves nothing', async (t) => {
-  const server = await crude('empty.test', 12, (req, res) => {
-    req.resume();
-    req.on('end', () => void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}'));
-  });
-  t.teardown(() => server.close());
+  await crude(t, 'empty.test', 12, 404, 'application/json', '{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}');
   const { report } = await world.probeJson('empty.test', ['--only', 'auth.signed-accepted,auth.forged-signature,errors,outbound.key-fetch,outbound.certificate-verification']);
   const verdicts = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
   t.match(verdicts, {

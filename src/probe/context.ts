@@ -7,7 +7,7 @@ import type { HeaderKeys } from './auth-headers.js';
 import type { ProbeDnsServer } from './dns-server.js';
 import type { InboundLog } from './observer.js';
 import type { ProbeRequest, SendResult } from './sender.js';
-import type { CheckGroup, Outcome, Requirement, SpecRef } from './types.js';
+import type { CheckInfo, Outcome, SpecRef } from './types.js';
 
 export interface UntrustedIdentity {
   /** `host:port` of the probe, served with a certificate no one trusts. */
@@ -39,15 +39,7 @@ export interface ProbeContext {
   room?: string;
 }
 
-export interface CheckDefinition {
-  /** Stable: scripts and CI select and track checks by it. */
-  id: string;
-  group: CheckGroup;
-  title: string;
-  requirement: Requirement;
-  spec: SpecRef;
-  /** What the spec requires, in one sentence. */
-  expected: string;
+export interface CheckDefinition extends CheckInfo {
   run(ctx: ProbeContext): Promise<Outcome>;
 }
 

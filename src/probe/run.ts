@@ -124,13 +124,9 @@ export async function runProbe(opts: ProbeRunOptions): Promise<ProbeReport> {
         opts.logger.error({ err: e, check: check.id }, 'probe check failed');
         outcome = { verdict: 'could_not_run', reason: `the probe itself failed: ${(e as Error).message}` };
       }
+      const { run: _run, ...info } = check;
       results.push({
-        id: check.id,
-        group: check.group,
-        title: check.title,
-        requirement: check.requirement,
-        spec: check.spec,
-        expected: check.expected,
+        ...info,
         verdict: outcome.verdict,
         reason: outcome.reason,
         exchanges: outcome.exchanges ?? [],

@@ -61,7 +61,9 @@ export interface Outcome {
   observed?: Record<string, unknown>;
 }
 
-export interface CheckResult extends Required<Pick<Outcome, 'verdict' | 'reason' | 'exchanges'>> {
+/** What a check is, as the registry defines it and the report repeats it. */
+export interface CheckInfo {
+  /** Stable: scripts and CI select and track checks by it. */
   id: string;
   group: CheckGroup;
   title: string;
@@ -69,6 +71,9 @@ export interface CheckResult extends Required<Pick<Outcome, 'verdict' | 'reason'
   spec: SpecRef;
   /** What the spec requires, in one sentence. */
   expected: string;
+}
+
+export interface CheckResult extends CheckInfo, Required<Pick<Outcome, 'verdict' | 'reason' | 'exchanges'>> {
   observed?: Record<string, unknown>;
   duration_ms: number;
 }
