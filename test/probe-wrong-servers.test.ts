@@ -115,3 +115,33 @@ t.test('a server that serves nothing', async (t) => {
     'outbound.certificate-verification': ['could_not_run', /no authenticated endpoint accepted a correctly signed request/],
   });
 });
+
+t.test('a server that never answers holds the probe for three timeouts, not one per request', async (t) => {
+  const { createServer } = await import('node:net');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const sockets = new Set<import('node:net').Socket>();
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(8448, world.addr(13, 1), resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    silent.close(() => resolve());
+  }));
+  world.dns.set('silent.test', 'A', world.addr(13, 1));
+  const config = join(world.dir, 'probe-short.yaml');
+  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(world.probeConfig, 'utf8')), federation_client: { request_timeout: 300 } }));
+  const r = await world.probe(['silent.test', '--config', config, '--json', '--only', 'identity,auth.signed-accepted,errors.unknown-endpoint']);
+  const report = JSON.parse(r.stdout) as import('../src/probe/types.js').ProbeReport;
+  t.equal(r.code, 0, 'nothing failed: nothing could be judged');
+  t.same(report.summary, { pass: 0, fail: 0, not_applicable: 0, could_not_run: 8 });
+  // Checks share the key document's exchange, so it is counted by path.
+  const exchanges = report.checks.flatMap((c) => c.exchanges);
+  const failure = (e: (typeof exchanges)[number]) => ('failure' in e.response ? e.response.failure : '');
+  const waited = new Set(exchanges.filter((e) => /no complete response within/.test(failure(e))).map((e) => `${e.request.method} ${e.request.path}`));
+  t.equal(waited.size, 3, `three requests waited for their timeout: ${[...waited].join(', ')}`);
+  const notSent = exchanges.filter((e) => failure(e) === 'not sent: the last 3 requests to silent.test got no answer');
+  t.equal(notSent.length + [...waited].length, new Set(exchanges.map((e) => `${e.label} ${e.request.method} ${e.request.path}`)).size, 'every other request was not sent');
+});

@@ -49,6 +49,12 @@ const REQUEST_EXCERPT = 300;
 const RESPONSE_EXCERPT = 500;
 /** Answers are read up to this size; the probe needs only their start. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+/**
+ * After this many requests in a row got no answer, the rest are not sent:
+ * a target that accepts connections and never answers would otherwise hold
+ * the probe for the request timeout times every request of the run.
+ */
+export const MAX_UNANSWERED = 3;
 
 function excerpt(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
@@ -90,6 +96,8 @@ export async function createSender(opts: SenderOptions): Promise<Sender> {
     return r;
   };
 
+  let unanswered = 0;
+
   async function send(req: ProbeRequest): Promise<SendResult> {
     const body = req.rawBody ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body), 'utf8'));
     const request: SentRequest = { method: req.method, path: req.path, authorization: [...(req.authorization ?? [])] };
@@ -99,6 +107,7 @@ export async function createSender(opts: SenderOptions): Promise<Sender> {
     }
     const resolved = await resolve(opts.target);
     if (resolved instanceof Error) return { request, response: { failure: `cannot resolve ${opts.target}: ${resolved.message}` } };
+    if (unanswered >= MAX_UNANSWERED) return { request, response: { failure: `not sent: the last ${MAX_UNANSWERED} requests to ${opts.target} got no answer` } };
     const headers: Record<string, string | string[]> = { 'user-agent': PROBE_USER_AGENT, accept: 'application/json' };
     if (body) headers['content-type'] = 'application/json';
     if (req.authorization && req.authorization.length > 0) headers.authorization = [...req.authorization];
@@ -110,8 +119,10 @@ export async function createSender(opts: SenderOptions): Promise<Sender> {
         { method: req.method, path: req.path, headers: headers as Record<string, string>, ...(body ? { body } : {}), connectTimeoutMs: Math.min(10_000, timeoutMs), maxBytes: MAX_RESPONSE_BYTES },
         performance.now() + timeoutMs,
       );
+      unanswered = 0;
       return { request, ...readResponse(r.status, r.body) };
     } catch (e) {
+      unanswered++;
       return { request, response: { failure: (e as Error).message } };
     }
   }
