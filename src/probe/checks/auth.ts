@@ -39,7 +39,7 @@ async function onAcceptedEndpoints(
   if (verdicts.length === 0) return { verdict, reason: `no endpoint that accepted a signed request takes ${what}`, exchanges };
   const reason =
     verdict === 'pass'
-      ? `${exchanges.length} request(s) on ${accepted.length} endpoint(s): ${findingsLine(exchanges, () => true)}`
+      ? `${exchanges.length} request(s) on ${accepted.length} endpoint(s) (${accepted.map((e) => e.name).join(', ')}): ${[...new Set(exchanges.map((e) => e.finding))].join('; ')}`
       : findingsLine(exchanges, (e) => judge(e.response).verdict === verdict);
   return { verdict, reason, exchanges };
 }
