@@ -118,8 +118,6 @@ t.test('a server that serves nothing', async (t) => {
 
 t.test('a server that never answers holds the probe for three timeouts, not one per request', async (t) => {
   const { createServer } = await import('node:net');
-  const { writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
   const sockets = new Set<import('node:net').Socket>();
   const silent = createServer((socket) => {
     sockets.add(socket);
@@ -131,8 +129,7 @@ t.test('a server that never answers holds the probe for three timeouts, not one 
     silent.close(() => resolve());
   }));
   world.dns.set('silent.test', 'A', world.addr(13, 1));
-  const config = join(world.dir, 'probe-short.yaml');
-  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(world.probeConfig, 'utf8')), federation_client: { request_timeout: 300 } }));
+  const config = world.probeConfigWith('probe-short.yaml', { federation_client: { request_timeout: 300 } });
   const r = await world.probe(['silent.test', '--config', config, '--json', '--only', 'identity,auth.signed-accepted,errors.unknown-endpoint']);
   const report = JSON.parse(r.stdout) as import('../src/probe/types.js').ProbeReport;
   t.equal(r.code, 0, 'nothing failed: nothing could be judged');

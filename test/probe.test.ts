@@ -144,3 +144,21 @@ t.test('--dns-listen forms', async (t) => {
   t.same(parseDnsListen('[::1]'), { address: '::1', port: 53 });
   t.same(parseDnsListen('::1'), { address: '::1', port: 53 });
 });
+
+t.test('a probe delegated by its well-known: the SNI and Host of the delegated name, no SRV lookups', async (t) => {
+  const dnsListen = `${world.addr(1, 53)}:53`;
+  const config = world.probeConfigWith('probe-delegated.yaml', { well_known_server: 'hs.probe.test:8448' });
+  const fresh = await world.startTarget('fresh.test', 8, { federation_dns_servers: [dnsListen] });
+  t.teardown(() => fresh.close());
+  const r = await world.probe(['fresh.test', '--config', config, '--json', '--only', 'outbound', '--dns-listen', dnsListen]);
+  const report = JSON.parse(r.stdout) as ProbeReport;
+  t.equal(r.code, 0);
+  const reasons = Object.fromEntries(report.checks.map((c) => [c.id, [c.verdict, c.reason]]));
+  t.match(reasons, {
+    'outbound.tls': ['pass', /^SNI hs\.probe\.test; TLS TLSv1\.[23]$/],
+    'outbound.host-header': ['pass', 'Host hs.probe.test:8448'],
+    'outbound.resolution': ['pass', /GET https:\/\/probe\.test\/\.well-known\/matrix\/server \(200\)$/],
+    'outbound.key-fetch': ['pass'],
+    'outbound.certificate-verification': ['pass'],
+  });
+});

@@ -1,5 +1,6 @@
 // The probe's own DNS server (optional, --dns-listen): it answers A and
-// AAAA for the probe's host names with the probe's listener addresses and
+// AAAA for the probe's host names (its own, the one its well-known delegates
+// to) with the probe's listener addresses and
 // NXDOMAIN for everything else, and records every question. A target whose
 // resolver is pointed at it shows which names it looked up, in which order:
 // the _matrix-fed._tcp and _matrix._tcp SRV names, the addresses. UDP only:

@@ -38,6 +38,12 @@ function randomTag(): string {
   return randomBytes(6).toString('hex');
 }
 
+/** The host names the probe answers for: its server name's, and the one its well-known delegates to. */
+export function probeHostNames(config: Config): string[] {
+  const names = [config.serverName, ...(config.wellKnownServer !== undefined ? [config.wellKnownServer] : [])].map((n) => parseServerName(n));
+  return [...new Set(names.filter((n) => n.kind === 'dns').map((n) => n.host.toLowerCase()))];
+}
+
 export function summarise(checks: readonly CheckResult[]): ProbeSummary {
   const summary: ProbeSummary = { pass: 0, fail: 0, not_applicable: 0, could_not_run: 0 };
   for (const c of checks) summary[c.verdict]++;
@@ -84,9 +90,8 @@ export async function runProbe(opts: ProbeRunOptions): Promise<ProbeReport> {
     const own = sender.resolve(opts.config.serverName);
     await own;
     if (opts.dnsListen) {
-      const name = parseServerName(opts.config.serverName);
       const addresses = [...new Set(identities.server.listeners.bound.flatMap((b) => (typeof b.address === 'string' || WILDCARDS.has(b.address.address) ? [] : [b.address.address])))];
-      dns = await startProbeDnsServer({ ...opts.dnsListen, hosts: new Map(name.kind === 'dns' ? [[name.host.toLowerCase(), addresses]] : []), now: clock });
+      dns = await startProbeDnsServer({ ...opts.dnsListen, hosts: new Map(probeHostNames(opts.config).map((h) => [h, addresses])), now: clock });
     }
     identities.inbound.clear();
     identities.untrusted?.inbound.clear();

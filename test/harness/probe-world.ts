@@ -4,7 +4,7 @@
 // deliberately wrong servers the probe must catch. A wrong server is a real
 // fedpeer with one part swapped in front of its listener, so everything but
 // that one part behaves as fedpeer does.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import Fastify, { type FastifyRequest, type preHandlerAsyncHookHandler } from 'fastify';
@@ -26,6 +26,8 @@ export interface ProbeWorld extends FederationWorld {
   probeAddress: string;
   /** homeserver.yaml of the probe. */
   probeConfig: string;
+  /** A variant of the probe's config with `raw` keys added or replaced; returns its path. */
+  probeConfigWith(file: string, raw: Record<string, unknown>): string;
   /** A fedpeer target named `name` on 127.<b>.<c>.1:8448, found by an A record. */
   startTarget(name: string, c: number, raw?: Record<string, unknown>): Promise<Fixture>;
   /** `fedpeer probe` through the CLI, in-process. */
@@ -38,7 +40,9 @@ export async function probeWorld(area: Area, probeRaw: Record<string, unknown> =
   const world = await federationWorld(area);
   const probeAddress = world.addr(1, 1);
   world.dns.set('probe.test', 'A', probeAddress);
-  const leaf = await world.pki.leaf(['probe.test']);
+  // The name a config with well_known_server may delegate to.
+  world.dns.set('hs.probe.test', 'A', probeAddress);
+  const leaf = await world.pki.leaf(['probe.test', 'hs.probe.test']);
   writeFileSync(join(world.dir, 'probe.signing.key'), formatSigningKeys([generateSigningKey()]), { mode: 0o600 });
   writeFileSync(join(world.dir, 'probe.crt'), leaf.chainPem);
   writeFileSync(join(world.dir, 'probe.key'), leaf.keyPem, { mode: 0o600 });
@@ -69,6 +73,11 @@ export async function probeWorld(area: Area, probeRaw: Record<string, unknown> =
     ...world,
     probeAddress,
     probeConfig,
+    probeConfigWith(file, raw) {
+      const path = join(world.dir, file);
+      writeFileSync(path, JSON.stringify({ ...(JSON.parse(readFileSync(probeConfig, 'utf8')) as Record<string, unknown>), ...raw }));
+      return path;
+    },
     async startTarget(name, c, raw = {}) {
       world.dns.set(name, 'A', world.addr(c, 1));
       return startFixture({ address: world.addr(c, 1), serverName: name, certNames: [name], raw: { ...outbound, ...raw } });
