@@ -32,6 +32,11 @@ export class JsonNumberLiteral {
   }
 }
 
+/** A JSON object (not an array, not null, not a number literal). */
+export function isJsonObject(v: unknown): v is { [key: string]: JsonValue } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumberLiteral);
+}
+
 /** The numeric value of a JSON number, whether a JS number or a JsonNumberLiteral; undefined for anything else. */
 export function jsonNumberValue(v: unknown): number | undefined {
   if (typeof v === 'number') return v;
