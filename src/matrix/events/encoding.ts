@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { compareCodePoints, type JsonValue } from '../canonical-json.js';
 import { encodeBase64 } from '../base64.js';
-import { encodeEventValue, isJsonObject, sortedKeys, type EncodeState } from './event-json.js';
+import { encodeEventValue, isJsonObject, quote, sortedKeys, type EncodeState } from './event-json.js';
 import { keptTopLevelKeys, redactContent } from './redaction.js';
 import type { RoomVersion } from './room-versions.js';
 import type { Pdu } from './types.js';
@@ -35,11 +35,13 @@ export function encodeParts(pdu: Pdu, freeze: boolean): EventParts {
   for (const k of keys) {
     const v = pdu[k];
     stack[0] = k;
+    quote(k, stack); // only to refuse a key with no UTF-8 form; joinObject writes the keys
     if (k === 'content' && isJsonObject(v)) {
       content = new Map();
       const contentKeys = sortedKeys(v);
       for (const ck of contentKeys) {
         stack[1] = ck;
+        quote(ck, stack);
         content.set(ck, encodeEventValue(v[ck], state, stack));
       }
       stack.length = 1;
@@ -53,7 +55,7 @@ export function encodeParts(pdu: Pdu, freeze: boolean): EventParts {
   return { keys, top, content, state };
 }
 
-/** The parts with one top-level value set (added or replaced), encoding only that value. */
+/** The parts with one top-level value (not `content`) set, added or replaced, encoding only that value. */
 export function withTopLevel(parts: EventParts, key: string, value: JsonValue): EventParts {
   const top = new Map(parts.top);
   top.set(key, encodeEventValue(value, parts.state, [key]));
