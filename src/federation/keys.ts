@@ -4,12 +4,11 @@
 // decides what to trust and for how long.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TrustedKeyServer } from '../config/types.js';
 import { checkServerKeys, type KeyCheck, type VerifiedServerKeys } from '../matrix/server-keys.js';
 import { publicKeyFromBase64 } from '../matrix/signing-key.js';
-import { verifyJsonSignature } from '../matrix/signing.js';
+import { verifyJsonSignature, type VerifyKey } from '../matrix/signing.js';
 
 export interface KeyFetchers {
   /** GET /_matrix/key/v2/server on `serverName`; resolves to the parsed JSON body. */
@@ -54,7 +53,7 @@ export interface KeyStore {
    */
   getServerKeys(serverName: string, opts?: { fresh?: (k: VerifiedServerKeys) => boolean; keepStale?: boolean; notaries?: boolean }): Promise<KeyLookup>;
   /** A current (verify_keys, not old) key for X-Matrix; refetches once when the key id is unknown. */
-  lookupVerifyKey(serverName: string, keyId: string): Promise<KeyObject | null>;
+  lookupVerifyKey(serverName: string, keyId: string): Promise<VerifyKey | null>;
   cached(serverName: string): VerifiedServerKeys | undefined;
   /** Writes the cache file now (it is also written shortly after each change). */
   flush(): Promise<void>;

@@ -2,10 +2,9 @@
 // of a notary response) the way Synapse does before trusting it. Pure: the
 // caller passes the time. Each check is recorded so `fedpeer keys` and
 // `fedpeer check` can show what passed and what failed.
-import type { KeyObject } from 'node:crypto';
 import { decodeBase64 } from './base64.js';
 import { publicKeyFromBytes } from './signing-key.js';
-import { verifyJsonSignature } from './signing.js';
+import { verifyJsonSignature, type VerifyKey } from './signing.js';
 
 /** Synapse caps how long a fetched key is trusted, whatever valid_until_ts says. */
 export const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600 * 1000;
@@ -20,7 +19,7 @@ export interface KeyCheck {
 export interface ServerKey {
   keyId: string;
   key: string;
-  publicKey: KeyObject;
+  publicKey: VerifyKey;
 }
 
 export interface OldServerKey extends ServerKey {
@@ -50,7 +49,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseKey(keyId: string, entry: unknown): { key: string; publicKey: KeyObject } | string {
+function parseKey(keyId: string, entry: unknown): { key: string; publicKey: VerifyKey } | string {
   if (!KEY_ID.test(keyId)) return `key id ${JSON.stringify(keyId)} is not ed25519:<[a-zA-Z0-9_]+>`;
   if (!isObject(entry) || typeof entry.key !== 'string') return `${keyId}: missing "key"`;
   let bytes: Buffer;

@@ -3,14 +3,13 @@
 // several), checks that they name one origin and, when they name one, this
 // server as destination, then verifies a signature with the origin's current
 // key (verify_keys only: old_verify_keys never authenticate requests).
-import type { KeyObject } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { parseXMatrixHeader, requestSigningObject, verifyJsonSignature, XMatrixParseError, type XMatrixAuth } from '../matrix/signing.js';
+import { parseXMatrixHeader, requestSigningObject, verifyJsonSignature, XMatrixParseError, type VerifyKey, type XMatrixAuth } from '../matrix/signing.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { forbidden, unauthorized } from '../matrix/errors.js';
 
 /** The origin's current verify key for a key id, or null when it has none (or it cannot be fetched). */
-export type VerifyKeyLookup = (serverName: string, keyId: string) => Promise<KeyObject | null>;
+export type VerifyKeyLookup = (serverName: string, keyId: string) => Promise<VerifyKey | null>;
 
 export interface XMatrixAuthOptions {
   serverName: string;
