@@ -9,7 +9,7 @@ import { isValidServerName } from '../matrix/server-name.js';
 import { forbidden, unauthorized } from '../matrix/errors.js';
 
 /** The origin's current verify key for a key id, or null when it has none (or it cannot be fetched). */
-export type VerifyKeyLookup = (serverName: string, keyId: string) => Promise<VerifyKey | null>;
+export type VerifyKeyLookup = (serverName: string, keyId: string, opts?: { signal?: AbortSignal }) => Promise<VerifyKey | null>;
 
 export interface XMatrixAuthOptions {
   serverName: string;
