@@ -128,6 +128,8 @@ export interface KeyStore {
   /** A current (verify_keys, not old) key for X-Matrix; an unknown key id refetches within the throttle. */
   lookupVerifyKey(serverName: string, keyId: string, opts?: { signal?: AbortSignal }): Promise<VerifyKey | null>;
   cached(serverName: string): VerifiedServerKeys | undefined;
+  /** A current key from the cache when it is still valid, without fetching or waiting. */
+  cachedVerifyKey(serverName: string, keyId: string): VerifyKey | undefined;
   /** Cached servers and their bytes, for tests and diagnostics. */
   stats(): { entries: number; bytes: number; fetchesRunning: number; fetchesQueued: number };
   /** Writes the cache file now (it is also written shortly after each change). */
@@ -431,6 +433,17 @@ export function createKeyStore(opts: KeyStoreOptions): KeyStore {
     },
 
     cached: (serverName) => cache.get(normaliseServerName(serverName))?.keys,
+
+    cachedVerifyKey(serverName, keyId) {
+      let e = cache.get(serverName);
+      if (e === undefined) {
+        const n = normaliseServerName(serverName);
+        if (n === serverName) return undefined;
+        e = cache.get(n);
+      }
+      if (e === undefined || e.keys.effectiveValidUntilTs <= now()) return undefined;
+      return e.keys.verifyKeys[keyId]?.publicKey;
+    },
 
     stats: () => ({ entries: cache.size, bytes: cacheBytes, fetchesRunning: onBehalf.running + forAuth.running, fetchesQueued: onBehalf.queued + forAuth.queued }),
 

@@ -16,6 +16,7 @@ import { registerAcmeChallengeRoutes, type ChallengeLookup } from './routes/acme
 import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
+import type { VerifyKey } from '../matrix/signing.js';
 import { installJsonBodyParser } from './json-body.js';
 import { createRateLimiter, rateLimitHook } from './rate-limit.js';
 import { parseServerName, urlHost } from '../matrix/server-name.js';
@@ -33,7 +34,7 @@ export interface AppServices {
    * federation/ parts): the notary answers from it and X-Matrix looks up
    * origin keys in it. Without it those routes are not offered.
    */
-  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup };
+  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined };
   /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
   challenges?: ChallengeLookup;
   /** The federation check, handed in by the CLI when check_page is enabled; without it there is no page. */
@@ -136,12 +137,21 @@ export async function buildApp(config: Config, services: AppServices, options: A
       limits: config.notary,
       now,
       rateLimit: rateLimitHook(limiter),
+      answerWithinMs: config.limits.requestTimeoutMs,
+      logger: services.logger,
     });
   }
   if (options.resources.has('federation')) {
     registerVersionRoute(app, PACKAGE_VERSION);
     if (services.remoteKeys) {
-      const auth = xMatrixAuth({ serverName: config.serverName, lookupKey: services.remoteKeys.lookupVerifyKey, domainWhitelist: config.federationDomainWhitelist });
+      const remote = services.remoteKeys;
+      const auth = xMatrixAuth({
+        serverName: config.serverName,
+        lookupKey: remote.lookupVerifyKey,
+        ...(remote.cachedVerifyKey ? { cachedKey: remote.cachedVerifyKey } : {}),
+        domainWhitelist: config.federationDomainWhitelist,
+        answerWithinMs: config.limits.requestTimeoutMs,
+      });
       registerProfileRoute(app, { serverName: config.serverName, users: config.testUsers, auth });
     }
   }
