@@ -20,7 +20,10 @@ import type { DnsResolver } from './dns.js';
 import { FederationError } from './errors.js';
 import { exchangeFirstReachable, type Target, type Transport } from './exchange.js';
 
-export const WELL_KNOWN_MAX_BYTES = 50 * 1024;
+/** Synapse refuses a body of 50 KiB or more (its reader stops at `length >= max`): at most 51,199 bytes. */
+export const WELL_KNOWN_MAX_BYTES = 50 * 1024 - 1;
+/** Addresses of one well-known host tried, as for resolution (resolver.ts MAX_TARGETS). */
+const MAX_WELL_KNOWN_TARGETS = 16;
 export const WELL_KNOWN_MAX_REDIRECTS = 20;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -104,7 +107,7 @@ export async function targetsForUrl(dns: DnsResolver, url: URL): Promise<Target[
   const base = { port, host: url.host, tls_name: hostname };
   if (isIP(hostname) !== 0) return [{ ...base, address: hostname }];
   const found = await dns.addresses(hostname);
-  return found.addresses.map((a) => ({ ...base, address: a.address }));
+  return found.addresses.slice(0, MAX_WELL_KNOWN_TARGETS).map((a) => ({ ...base, address: a.address }));
 }
 
 /**

@@ -160,7 +160,7 @@ export async function buildApp(config: Config, services: AppServices, options: A
     // Each check makes several outbound connections: a tenth of the general rate.
     const { perSecond, burst } = config.limits.rateLimit;
     const limiter = createRateLimiter({ perSecond: perSecond / 10, burst: Math.max(1, Math.floor(burst / 10)), now });
-    registerCheckPage(app, { service: services.checkPage, limiter });
+    registerCheckPage(app, { service: services.checkPage, limiter, answerWithinMs: config.limits.requestTimeoutMs });
   }
   await app.ready();
   return app;
