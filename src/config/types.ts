@@ -110,6 +110,8 @@ export interface LimitsConfig {
   bodyLimit: number;
   maxConnections: number;
   rateLimit: { perSecond: number; burst: number };
+  /** CIDRs whose X-Forwarded-For is believed on `x_forwarded` listeners (default loopback). */
+  trustedProxies: string[];
 }
 
 export interface FederationClientConfig {

@@ -1,8 +1,9 @@
 // Shares a bounded capacity (outbound work done on strangers' behalf) fairly
 // between requesters: at most `perKey` tasks of one requester run at once,
-// at most `total` over all, and a free slot goes to the next requester in
-// turn (round robin), so one client that queues hundreds of tasks delays
-// another's first task by at most one task per requester ahead of it.
+// at most `total` over all, and a free slot goes to the waiting requester
+// with the fewest tasks running (round robin among equals), so one client
+// that queues hundreds of tasks delays another's first task by at most the
+// time until one slot frees.
 // Queues are bounded too, and a task whose caller gave up (its AbortSignal
 // fired) leaves the queue at once and never starts.
 
@@ -54,11 +55,15 @@ export function createFairLimiter(opts: FairLimiterOptions): FairLimiter {
 
   function next(): void {
     while (running < opts.total) {
+      // The waiting requester with the fewest tasks running; among equals, the one whose turn came longest ago.
       let picked: string | undefined;
+      let fewest = opts.perKey;
       for (const [key] of queues) {
-        if ((runningBy.get(key) ?? 0) < opts.perKey) {
+        const r = runningBy.get(key) ?? 0;
+        if (r < fewest) {
           picked = key;
-          break;
+          fewest = r;
+          if (r === 0) break;
         }
       }
       if (picked === undefined) return;

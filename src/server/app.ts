@@ -45,7 +45,7 @@ export interface AppServices {
 export interface AppOptions {
   /** Synapse resource names served by this listener: federation, keys, client. */
   resources: ReadonlySet<string>;
-  /** Trust X-Forwarded-For/-Proto (the listener's `x_forwarded`). */
+  /** Trust X-Forwarded-For/-Proto (the listener's `x_forwarded`) from limits.trusted_proxies. */
   trustProxy?: boolean;
   /** The listener type: 'http' (default) or 'acme' (HTTP-01 answers and a redirect to https, nothing else). */
   type?: string;
@@ -69,7 +69,9 @@ export function requestListener(app: FastifyInstance): RequestListener {
   };
 }
 
-function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+function baseApp(config: Config, log: Logger, accessLog: AccessLog, xForwarded: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+  // Only the configured proxies may say who the client is (rate limits are per client address).
+  const trustProxy = xForwarded ? config.limits.trustedProxies : false;
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
     // and write two lines per request. The onResponse hook below writes one
