@@ -166,19 +166,19 @@ export function createTransport(opts: TransportOptions): Transport {
       }, Math.min(req.connectTimeoutMs, req.timeoutMs));
       req.signal?.addEventListener('abort', onAbort, { once: true });
 
-      r.on('socket', (socket: Socket) => {
+      r.on('socket', (s: Socket) => {
         // A pooled socket is already connected and verified; a new one is still connecting.
-        if (!socket.connecting) {
+        if (!s.connecting) {
           reused = true;
           phase = 'request';
           clearTimeout(connectTimer);
           return;
         }
-        socket.once('connect', () => {
+        s.once('connect', () => {
           phase = 'tls';
           clearTimeout(connectTimer);
         });
-        socket.once('secureConnect', () => {
+        s.once('secureConnect', () => {
           phase = 'request';
         });
       });
