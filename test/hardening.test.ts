@@ -277,3 +277,51 @@ t.test('7. timestamps past the year 275760 are shown, not thrown', async (t) => 
   t.equal(report.targets[0]?.keys?.ok, true, 'the check page and `fedpeer check` report it');
   t.equal(report.targets[0]?.keys?.valid_until, null);
 });
+
+t.test('4. the check page queue: bounded, and fair between visitors', async (t) => {
+  const sockets = new Set<net.Socket>();
+  const pit = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.resume();
+  });
+  await new Promise<void>((r) => pit.listen(8448, addr(10, 1), r));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => pit.close(r));
+  });
+  for (let i = 0; i < 6; i++) dns.set(`slowcheck${i}.test`, 'A', addr(10, 1));
+  const key = generateSigningKey('c');
+  await keyServer(['fine.test'], 10, 2, json(keyDoc('fine.test', key)));
+  const { createCheckPageService } = await import('../src/check/page.js');
+  const page = await createCheckPageService({
+    config: world.config(),
+    path: '/_fedpeer/check',
+    dnsServers: [dns.hostPort],
+    maxConcurrent: 1,
+    handshakeTimeoutMs: 1000,
+    connectTimeoutMs: 1000,
+    requestTimeoutMs: 1000,
+    wellKnownTimeoutMs: 1000,
+    dnsTimeoutMs: 500,
+  });
+  const started = performance.now();
+  const hog = Array.from({ length: 6 }, (_, i) => page.report(`slowcheck${i}.test`, { client: '192.0.2.66' }).then(
+    () => 'done',
+    (e: Error) => e.name,
+  ));
+  const visitor = page.report('fine.test', { client: '192.0.2.77' }).then(() => performance.now() - started);
+  const outcomes = await Promise.all(hog);
+  const visitorMs = await visitor;
+  t.same(outcomes.filter((o) => o === 'QueueFullError').length, 3, 'one visitor: one check running and two waiting; the rest refused at once');
+  t.same(outcomes.filter((o) => o === 'done').length, 3);
+  const hogDone = performance.now() - started;
+  t.ok(visitorMs < hogDone, `the other visitor's check finished after ${visitorMs.toFixed(0)} ms, before the first visitor's queue (${hogDone.toFixed(0)} ms)`);
+  const c = new AbortController();
+  const blocker = page.report('slowcheck5.test', { client: 'a' });
+  const waiting = page.report('fine2.test', { client: 'b', signal: c.signal });
+  c.abort();
+  await t.rejects(waiting, { name: 'AbandonedError' }, 'a visitor who left is dropped from the queue');
+  await blocker;
+});
