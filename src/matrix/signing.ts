@@ -2,7 +2,7 @@
 // canonical JSON of the object without `signatures` and `unsigned`; other
 // servers' signatures are kept and ours is added.
 import sodium from 'sodium-native';
-import { canonicalJsonBytes, type JsonObject, type JsonValue } from './canonical-json.js';
+import { canonicalJsonBytesWithout, type JsonObject, type JsonValue } from './canonical-json.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import type { SigningKey } from './signing-key.js';
 
@@ -20,10 +20,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const NOT_SIGNED = new Set(['signatures', 'unsigned']);
+
 /** The bytes a signature covers. */
 export function signedBytes(obj: Record<string, unknown>): Buffer {
-  const { signatures: _s, unsigned: _u, ...rest } = obj;
-  return canonicalJsonBytes(rest);
+  return canonicalJsonBytesWithout(obj, NOT_SIGNED);
 }
 
 export function signDetached(bytes: Uint8Array, key: SigningKey): string {
