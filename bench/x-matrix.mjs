@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import sodium from 'sodium-native';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
 import { parseSigningKeys } from '../dist/matrix/signing-key.js';
+import { canonicalJson, canonicalJsonByWalk } from '../dist/matrix/canonical-json.js';
 import { buildXMatrixHeader, parseXMatrixHeader, requestSigningObject, signedBytes, verifyDetached } from '../dist/matrix/signing.js';
 import { startPeer, load, cpuMs } from './lib.mjs';
 
@@ -72,6 +73,12 @@ export async function run() {
     if (!verifyDetached(signed, p.sig, aKey.publicKey, p.key).ok) throw new Error('verify failed');
   });
 
+  // The /send path canonicalises whole transactions: 50 events, one pass against the reference walk.
+  const event = { type: 'm.room.message', room_id: '!r:example.org', sender: '@alice:example.org', content: { body: 'hello world '.repeat(10), msgtype: 'm.text' }, origin_server_ts: 1_700_000_000_000, depth: 12, prev_events: ['$a', '$b'], auth_events: ['$c', '$d', '$e'], hashes: { sha256: 'x'.repeat(43) } };
+  const txn = { origin: 'example.org', origin_server_ts: 1_700_000_000_000, pdus: Array.from({ length: 50 }, (_, i) => ({ ...event, depth: i })) };
+  const onePass = rate(() => canonicalJson(txn), 1000);
+  const walked = rate(() => canonicalJsonByWalk(txn), 1000);
+
   const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   const signedRps = median(rows.signed.map((r) => r.rps));
   const versionRps = median(rows.version.map((r) => r.rps));
@@ -89,6 +96,7 @@ export async function run() {
       ['GET /_matrix/federation/v1/version (no auth) on the same server, req/s', versionRps, rows.version.map((r) => r.rps).join(' / ')],
       ['server CPU µs per request: signed / unauthenticated / bare verification', `${round1(signedCpu)} / ${round1(versionCpu)} / ${round1(verifyUs)}`, ''],
       ['errors (signed)', rows.signed.reduce((s, r) => s + r.errors, 0), ''],
+      ['canonical JSON of a 50-event transaction, µs: one pass / the reference walk', `${round1(1e6 / onePass)} / ${round1(1e6 / walked)}`, ''],
     ],
     notes: [
       `verification adds ${round1(signedCpu - versionCpu)} µs of server CPU per request, ${((signedCpu - versionCpu) / verifyUs).toFixed(2)} times the bare libsodium verification (${round1(verifyUs)} µs)`,
