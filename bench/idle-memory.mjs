@@ -7,47 +7,25 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'node:https';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
-import { startChild, rssMiB } from './lib.mjs';
+import { startChild, rssMiB, httpsGet, writeServeConfig } from './lib.mjs';
 
 const FEDPEER = { host: '127.70.10.1', port: 8448 };
 const BARE = { host: '127.70.10.2', port: 8448 };
 const SAMPLES = Number(process.env.BENCH_ROUNDS ?? 3);
 
-function get(url, ca) {
-  return new Promise((resolve, reject) => {
-    request(url, { ca, servername: 'localhost' }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks)));
-    }).on('error', reject).end();
-  });
-}
-
 export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-bench-mem-'));
   const files = await ensureDevFiles(join(dir, 'keys'));
   const ca = readFileSync(files.caCertPath, 'utf8');
-  const cfg = join(dir, 'homeserver.yaml');
-  writeFileSync(
-    cfg,
-    `server_name: localhost:8448
-signing_key_path: ${files.signingKeyPath}
-tls_certificate_path: ${files.certPath}
-tls_private_key_path: ${files.keyPath}
-data_dir: ${join(dir, 'data')}
-listeners:
-  - {port: ${FEDPEER.port}, bind_addresses: ['${FEDPEER.host}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-`,
-  );
+  const cfg = writeServeConfig(dir, files, FEDPEER, `data_dir: ${join(dir, 'data')}\n`);
   const rows = [];
   for (let i = 0; i < SAMPLES; i++) {
     const fedpeer = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile: join(dir, 'fedpeer.log') });
-    const body = await get(`https://${FEDPEER.host}:${FEDPEER.port}/_matrix/key/v2/server`, ca);
+    const body = await httpsGet(`https://${FEDPEER.host}:${FEDPEER.port}/_matrix/key/v2/server`, ca);
     writeFileSync(join(dir, 'body.json'), body);
     const bare = await startChild(['bench/bare-https.mjs', files.certPath, files.keyPath, join(dir, 'body.json'), BARE.host, String(BARE.port)], { readyPattern: /bare listening/, logFile: join(dir, 'bare.log') });
-    await get(`https://${BARE.host}:${BARE.port}/_matrix/key/v2/server`, ca);
+    await httpsGet(`https://${BARE.host}:${BARE.port}/_matrix/key/v2/server`, ca);
     await new Promise((r) => setTimeout(r, 1000));
     rows.push({ fedpeer: rssMiB(fedpeer.pid), bare: rssMiB(bare.pid) });
     await fedpeer.stop();

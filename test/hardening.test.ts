@@ -1,7 +1,7 @@
 // Issue 14 on the private internet: a hostile client and hostile servers
 // against a real fedpeer (n.test, in this process, so its event loop is the
 // one measured), each attack reproduced and its bound measured.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -61,6 +61,24 @@ const json = (body: unknown) => (_req: IncomingMessage, res: ServerResponse) => 
 };
 function keyDoc(server: string, key: SigningKey, extra: Record<string, unknown> = {}) {
   return signJson({ server_name: server, verify_keys: { [key.keyId]: { key: key.publicKeyBase64 } }, old_verify_keys: {}, valid_until_ts: Date.now() + 3_600_000, ...extra }, server, key);
+}
+
+/** A tar pit at `address`:8448: accepts TCP, never answers; its open connections, for counting. */
+async function tarPit(t: Test, address: string): Promise<Set<net.Socket>> {
+  const sockets = new Set<net.Socket>();
+  const pit = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    // Read (and ignore) the ClientHello, so a client's close is seen.
+    s.resume();
+  });
+  await new Promise<void>((r) => pit.listen(8448, address, r));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => pit.close(r));
+  });
+  return sockets;
 }
 
 function request(opts: { method?: string; path: string; body?: unknown; headers?: Record<string, string | string[]>; abortAfterMs?: number }) {
@@ -210,19 +228,7 @@ t.test('5. case variants, many Authorization headers: one fetch', async (t) => {
 });
 
 t.test('3. abandoned notary requests naming a tar pit do not starve authentication', async (t) => {
-  const sockets = new Set<net.Socket>();
-  const pit = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    // Read (and ignore) the ClientHello, so a client's close is seen.
-    s.resume();
-  });
-  await new Promise<void>((r) => pit.listen(8448, addr(6, 1), r));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((r) => pit.close(r));
-  });
+  const sockets = await tarPit(t, addr(6, 1));
   const names = Array.from({ length: 300 }, (_, i) => `tp${i}.test`);
   for (const n of names) dns.set(n, 'A', addr(6, 1));
   let peakPit = 0;
@@ -279,18 +285,7 @@ t.test('7. timestamps past the year 275760 are shown, not thrown', async (t) => 
 });
 
 t.test('4. the check page queue: bounded, and fair between visitors', async (t) => {
-  const sockets = new Set<net.Socket>();
-  const pit = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    s.resume();
-  });
-  await new Promise<void>((r) => pit.listen(8448, addr(10, 1), r));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((r) => pit.close(r));
-  });
+  await tarPit(t, addr(10, 1));
   for (let i = 0; i < 6; i++) dns.set(`slowcheck${i}.test`, 'A', addr(10, 1));
   const key = generateSigningKey('c');
   await keyServer(['fine.test'], 10, 2, json(keyDoc('fine.test', key)));
