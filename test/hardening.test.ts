@@ -28,6 +28,7 @@ const N: Fixture = await startFixture({
   raw: {
     ...outbound,
     test_users: { '@alice:n.test': { displayname: 'Alice' } },
+    check_page: { enabled: true },
     limits: { connection_timeout: '1s', headers_timeout: '4s', request_timeout: '4s', rate_limit: { per_second: 1000, burst: 1000 } },
     federation_client: { request_timeout: '10s' },
   },
@@ -282,11 +283,16 @@ t.test('7. timestamps past the year 275760 are shown, not thrown', async (t) => 
   const report = await runCheck('future.test', { config: world.config(), dnsServers: [dns.hostPort], connectTimeoutMs: 1000, requestTimeoutMs: 2000, wellKnownTimeoutMs: 1000, dnsTimeoutMs: 500 });
   t.equal(report.targets[0]?.keys?.ok, true, 'the check page and `fedpeer check` report it');
   t.equal(report.targets[0]?.keys?.valid_until, null);
+  const { renderText } = await import('../src/check/report-text.js');
+  const { renderHtmlReport } = await import('../src/check/report-html.js');
+  t.match(renderText(report), /valid until a date too far to show/);
+  t.match(renderHtmlReport(report, { action: '/_fedpeer/check' }), /until a date too far to show/);
 });
 
 t.test('4. the check page queue: bounded, and fair between visitors', async (t) => {
   await tarPit(t, addr(10, 1));
   for (let i = 0; i < 6; i++) dns.set(`slowcheck${i}.test`, 'A', addr(10, 1));
+  for (let i = 0; i < 5; i++) dns.set(`pagecheck${i}.test`, 'A', addr(10, 1));
   const key = generateSigningKey('c');
   await keyServer(['fine.test'], 10, 2, json(keyDoc('fine.test', key)));
   const { createCheckPageService } = await import('../src/check/page.js');
@@ -313,6 +319,16 @@ t.test('4. the check page queue: bounded, and fair between visitors', async (t) 
   t.same(outcomes.filter((o) => o === 'done').length, 3);
   const hogDone = performance.now() - started;
   t.ok(visitorMs < hogDone, `the other visitor's check finished after ${visitorMs.toFixed(0)} ms, before the first visitor's queue (${hogDone.toFixed(0)} ms)`);
+  // Through the page itself, one client: one check runs, two wait, the rest are refused at once, and a
+  // check still running at request_timeout (4 s) is answered 503 while it goes on.
+  const pageAnswers = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => request({ path: `/_fedpeer/check?server_name=pagecheck${i}.test&format=json` })),
+  );
+  const statuses = pageAnswers.map((r) => r.status).sort();
+  t.same(statuses, [503, 503, 503, 503, 503], 'every slow check answered 503 within the bound');
+  const refusedAtOnce = pageAnswers.filter((r) => r.ms < 2000).length;
+  t.equal(refusedAtOnce, 2, `two refused at once (queue full); three answered at the bound (${pageAnswers.map((r) => Math.round(r.ms)).join(', ')} ms)`);
+  t.match(JSON.parse(pageAnswers[0]!.body), { errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: 30_000 });
   const c = new AbortController();
   const blocker = page.report('slowcheck5.test', { client: 'a' });
   const waiting = page.report('fine2.test', { client: 'b', signal: c.signal });
