@@ -62,6 +62,16 @@ Commands:
   verify-json --server-name NAME --key-id ed25519:ID --public-key BASE64
         Read a signed JSON object on stdin; exit 0 when the signature verifies,
         1 with the reason when it does not.
+  event sign --room-version V --key FILE --server-name NAME
+  event id --room-version V
+  event redact --room-version V
+  event verify --room-version V (--config FILE | --public-key BASE64 --key-id ed25519:ID [--server-name NAME])
+        Read one event (a PDU) on stdin. sign prints it with hashes and
+        signatures added (every key in FILE); id prints its event ID; redact
+        prints its redacted form; verify checks its format, content hash and
+        every required signature (keys fetched through --config's key store,
+        or the one given), exit 0 when all pass, 1 with the reason
+        (docs/ROOMS.md).
   help, --help      This text.
   version, --version
 
@@ -80,6 +90,7 @@ const OPTIONS = {
   'server-name': { type: 'string' },
   'key-id': { type: 'string' },
   'public-key': { type: 'string' },
+  'room-version': { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
   notary: { type: 'string' },
@@ -212,6 +223,18 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           serverName?: string;
           keyId?: string;
           publicKey?: string;
+        });
+      }
+      case 'event': {
+        const { eventCommand } = await import('./commands/event.js');
+        return await eventCommand(io, {
+          ...(positionals[1] ? { subcommand: positionals[1] } : {}),
+          ...(str('room-version') ? { roomVersion: str('room-version')! } : {}),
+          ...(str('key') ? { key: str('key')! } : {}),
+          ...(str('server-name') ? { serverName: str('server-name')! } : {}),
+          ...(str('public-key') ? { publicKey: str('public-key')! } : {}),
+          ...(str('key-id') ? { keyId: str('key-id')! } : {}),
+          ...outbound(),
         });
       }
       default:

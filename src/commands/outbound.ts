@@ -55,6 +55,8 @@ export async function createPeerServices(opts: {
   now?: () => number;
   /** Long-running (serve): persist the key cache under data_dir and back off from failing destinations. */
   longRunning?: boolean;
+  /** Use and update the key cache under data_dir without the rest of longRunning (one-shot commands). */
+  persistKeyCache?: boolean;
 }): Promise<PeerServices> {
   const { config } = opts;
   const client = await createFederationClient({
@@ -74,7 +76,7 @@ export async function createPeerServices(opts: {
     trustedKeyServers: config.trustedKeyServers,
     logger: opts.logger,
     ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.longRunning ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
+    ...(opts.longRunning || opts.persistKeyCache ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
   });
   return {
     client,

@@ -10,7 +10,7 @@
 // milliseconds of the event loop, whatever the document lists.
 import { decodeBase64 } from './base64.js';
 import { publicKeyFromBytes } from './signing-key.js';
-import { signedBytes, verifyDetached, type VerifyKey } from './signing.js';
+import { signedBytes, checkDetached, type VerifyKey } from './signing.js';
 import { formatTimestamp } from './timestamp.js';
 
 /** Synapse caps how long a fetched key is trusted, whatever valid_until_ts says. */
@@ -162,7 +162,7 @@ export function checkServerKeys(doc: unknown, expectedServerName: string, now: n
   for (const keyId of mine) {
     const sig = sigs[keyId];
     if (typeof sig !== 'string') return fail('self_signature', `signature ${keyId} is not a string`);
-    const r = verifyDetached(bytes, sig, verifyKeys[keyId]!.publicKey, keyId);
+    const r = checkDetached(bytes, sig, verifyKeys[keyId]!.publicKey, keyId);
     if (!r.ok) return fail('self_signature', `${r.reason} (${serverName})`);
     kept[keyId] = sig;
   }

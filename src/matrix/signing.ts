@@ -53,9 +53,10 @@ function decodeSignature(sigText: string, label: string): Buffer | string {
 
 /**
  * Checks one base64 signature over `bytes` (already the signed bytes), so a
- * caller with several signatures on one object canonicalises it once.
+ * caller with several signatures on one object canonicalises it once; says
+ * why when it fails (verifyDetached below only says whether).
  */
-export function verifyDetached(bytes: Uint8Array, sigText: string, publicKey: VerifyKey, label: string): VerifyResult {
+export function checkDetached(bytes: Uint8Array, sigText: string, publicKey: VerifyKey, label: string): VerifyResult {
   const sig = decodeSignature(sigText, label);
   if (typeof sig === 'string') return { ok: false, reason: sig };
   return sodium.crypto_sign_verify_detached(sig, bytes, publicKey) ? { ok: true } : { ok: false, reason: `signature ${label} does not verify` };
@@ -81,6 +82,12 @@ export function verifyJsonSignature(obj: unknown, serverName: string, keyId: str
     return { ok: false, reason: `cannot canonicalise: ${(e as Error).message}` };
   }
   return sodium.crypto_sign_verify_detached(sig, bytes, publicKey) ? { ok: true } : { ok: false, reason: `signature ${keyId} from ${serverName} does not verify` };
+}
+
+/** Checks an Ed25519 signature (unpadded base64) over bytes the caller already put in canonical form. */
+export function verifyDetached(bytes: Uint8Array, signature: string, publicKey: VerifyKey): boolean {
+  const sig = decodeSignature(signature, '');
+  return typeof sig !== 'string' && sodium.crypto_sign_verify_detached(sig, bytes, publicKey);
 }
 
 export type { JsonObject, JsonValue };

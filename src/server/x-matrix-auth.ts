@@ -4,7 +4,7 @@
 // server as destination, then verifies a signature with the origin's current
 // key (verify_keys only: old_verify_keys never authenticate requests).
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { parseXMatrixHeader, requestSigningObject, signedBytes, verifyDetached, XMatrixParseError, type VerifyKey, type XMatrixAuth } from '../matrix/signing.js';
+import { parseXMatrixHeader, requestSigningObject, signedBytes, checkDetached, XMatrixParseError, type VerifyKey, type XMatrixAuth } from '../matrix/signing.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { forbidden, unauthorized } from '../matrix/errors.js';
 import { requestLifetime } from './request-signal.js';
@@ -96,7 +96,7 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
       if (!key) continue;
       const bytes = signedFor(a.destination ?? opts.serverName);
       if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
-      if (verifyDetached(bytes, a.sig, key, a.key).ok) {
+      if (checkDetached(bytes, a.sig, key, a.key).ok) {
         request.xMatrixOrigin = origin;
         return;
       }
@@ -112,7 +112,7 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
         }
         const bytes = signedFor(a.destination ?? opts.serverName);
         if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
-        const result = verifyDetached(bytes, a.sig, key, a.key);
+        const result = checkDetached(bytes, a.sig, key, a.key);
         if (result.ok) {
           request.xMatrixOrigin = origin;
           return;

@@ -46,6 +46,8 @@ export const BLOCKS = {
   hardening: 63,
   // bench
   bench: 70,
+  // rooms and the room peer 127.80-89
+  'events-cli': 80,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
