@@ -15,7 +15,9 @@ import { createServerNameResolver, type Resolution, type ResolutionStep } from '
 import { isProxied, routeReport } from '../federation/routes.js';
 import type { TlsPolicy } from '../federation/tls-policy.js';
 import { targetsForUrl, type WellKnownResolver, type WellKnownResult } from '../federation/well-known.js';
-import { checkServerKeys } from '../matrix/server-keys.js';
+import { checkServerKeys, KEY_DOCUMENT_LIMITS } from '../matrix/server-keys.js';
+import { KEY_DOCUMENT_MAX_BYTES } from '../federation/keys.js';
+import { isoOrNull } from '../matrix/timestamp.js';
 import { parseServerName, type ServerName } from '../matrix/server-name.js';
 import { probeTls } from './tls-probe.js';
 import {
@@ -51,7 +53,6 @@ export interface ProbeOptions {
   maxTargets?: number;
 }
 
-const KEY_DOCUMENT_MAX_BYTES = 1024 * 1024;
 const SMALL_BODY_MAX_BYTES = 64 * 1024;
 /** Targets probed at once. */
 const PARALLEL = 4;
@@ -215,8 +216,8 @@ async function checkKeys(parts: FederationParts, target: Target, serverName: str
   const doc = parseJson(r.body);
   if (doc === undefined) return { ok: false, status: 200, error: 'the body is not JSON', ...empty };
   const result = checkServerKeys(doc, serverName, now);
-  const verifyKeys = isObject(doc) && isObject(doc.verify_keys) ? Object.keys(doc.verify_keys) : [];
-  const validUntil = isObject(doc) && Number.isSafeInteger(doc.valid_until_ts) ? new Date(doc.valid_until_ts as number).toISOString() : null;
+  const verifyKeys = isObject(doc) && isObject(doc.verify_keys) ? Object.keys(doc.verify_keys).slice(0, KEY_DOCUMENT_LIMITS.maxVerifyKeys) : [];
+  const validUntil = isObject(doc) && Number.isSafeInteger(doc.valid_until_ts) ? isoOrNull(doc.valid_until_ts as number) : null;
   const failed = result.checks.find((c) => !c.ok);
   return { ok: result.ok, status: 200, error: failed ? `${failed.check}: ${failed.detail}` : null, checks: result.checks, key_ids: verifyKeys, valid_until: validUntil };
 }

@@ -206,7 +206,7 @@ ${t.route ? h`<tr><th>Route</th><td>${t.route.rule}: ${t.route.via === 'direct' 
 <tr><th>TCP</th><td>${t.tcp.ok ? h`<span class="good">connected</span> in ${t.tcp.ms} ms` : h`<span class="bad">${t.tcp.error}</span>`}</td></tr>
 ${tlsRows}
 ${tls?.ok ? h`<tr><th>Version</th><td>${v ? (v.ok ? h`${v.status}: ${v.server!.name} ${v.server!.version}` : h`<span class="bad">${v.error}</span>`) : 'not asked: the certificate was refused'}</td></tr>` : ''}
-${k ? h`<tr><th>Keys</th><td>${k.ok ? h`<span class="good">valid</span>: ${k.key_ids.join(', ')}, until ${k.valid_until}` : h`<span class="bad">${k.error}</span>`}
+${k ? h`<tr><th>Keys</th><td>${k.ok ? h`<span class="good">valid</span>: ${k.key_ids.join(', ')}, until ${k.valid_until ?? 'a date too far to show'}` : h`<span class="bad">${k.error}</span>`}
 <ul>${k.checks.map((c) => h`<li>${yesNo(c.ok, '✓', '✗')} <code>${c.check}</code>: ${c.detail}</li>`)}</ul></td></tr>` : ''}
 </table>
 </article>`;

@@ -70,7 +70,7 @@ function target(t: TargetReport, i: number): string[] {
   }
   if (t.keys) {
     const k = t.keys;
-    lines.push(`     keys      ${k.ok ? `ok: ${k.key_ids.join(', ')}, valid until ${k.valid_until}` : `FAILED: ${k.error}`}`);
+    lines.push(`     keys      ${k.ok ? `ok: ${k.key_ids.join(', ')}, valid until ${k.valid_until ?? 'a date too far to show'}` : `FAILED: ${k.error}`}`);
     for (const c of k.checks) lines.push(`               ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}`);
   }
   return lines;

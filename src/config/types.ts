@@ -110,6 +110,8 @@ export interface LimitsConfig {
   bodyLimit: number;
   maxConnections: number;
   rateLimit: { perSecond: number; burst: number };
+  /** CIDRs whose X-Forwarded-For is believed on `x_forwarded` listeners (default loopback). */
+  trustedProxies: string[];
 }
 
 /** How a route reaches its names: directly, or through a SOCKS5 proxy that resolves them. */

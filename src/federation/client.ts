@@ -12,6 +12,7 @@ import type { Config } from '../config/types.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { createDnsResolver, type DnsResolver } from './dns.js';
 import { FederationError } from './errors.js';
+import { jsonDepth, MAX_DEPTH } from '../matrix/json-depth.js';
 import { createTransport, type Target, type Transport } from './exchange.js';
 import { createAddressPolicy, type AddressPolicy } from './ip-blocklist.js';
 import { createServerNameResolver, type Resolution } from './resolver.js';
@@ -49,6 +50,8 @@ export interface RequestOptions {
   maxBytes?: number;
   /** A signer for this request, or false to send it unsigned; default the client's signer. */
   sign?: RequestSigner | false;
+  /** Fires when nobody wants the answer any more: the request stops (FederationError check `aborted`). */
+  signal?: AbortSignal;
 }
 
 export interface FederationResponse {
@@ -190,13 +193,22 @@ export async function createFederationClient(opts: FederationClientOptions): Pro
       if (left <= 0) break;
       let response;
       try {
-        response = await parts.transport.exchange(target, { method, path, headers, ...(body ? { body } : {}), timeoutMs: left, connectTimeoutMs, maxBytes });
+        response = await parts.transport.exchange(target, {
+          method,
+          path,
+          headers,
+          ...(body ? { body } : {}),
+          timeoutMs: left,
+          connectTimeoutMs,
+          maxBytes,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
       } catch (e) {
         const err = e as FederationError;
         err.steps = resolution.steps;
         Object.assign(err, { serverName });
         // Only an unreachable address moves on; a refused certificate or a failed request ends here, as in Synapse.
-        if (err.step === 'connect' || err.step === 'blocklist') {
+        if ((err.step === 'connect' || err.step === 'blocklist') && err.check !== 'aborted') {
           firstConnectError ??= err;
           continue;
         }
@@ -231,6 +243,8 @@ function interpret(
   const ok = response.status >= 200 && response.status < 300;
   if (text.length > 0) {
     try {
+      // Remote JSON gets the limits inbound JSON gets.
+      if (jsonDepth(text) > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
       parsed = JSON.parse(text);
     } catch (e) {
       if (ok) {

@@ -43,6 +43,8 @@ export interface ExchangeRequest {
   /** TCP connect only; a slow connect lets the caller move on to the next address. */
   connectTimeoutMs: number;
   maxBytes: number;
+  /** Fires when nobody wants the answer: the connection is closed and the exchange fails with check `aborted`. */
+  signal?: AbortSignal;
 }
 
 export interface ExchangeResponse {
@@ -121,6 +123,7 @@ export function createTransport(opts: TransportOptions): Transport {
         new FederationError('blocklist', 'ip_range_blacklist', `refusing to dial ${target.address}: in ${verdict.rule} (ip_range_blacklist) and not in ip_range_whitelist`, { target: where }),
       );
     }
+    if (req.signal?.aborted) return Promise.reject(new FederationError('request', 'aborted', `${where}: not sent, nobody waits for the answer`, { target: where }));
     const trust = opts.tls.forConnection(target.tls_name, target.address, target.route);
     const routed = proxied || trust.pins !== undefined;
     const routeKey = target.route ? `|${target.route.index}|${target.route.inheritedFrom ?? ''}` : '';
@@ -135,9 +138,11 @@ export function createTransport(opts: TransportOptions): Transport {
         settled = true;
         clearTimeout(overall);
         clearTimeout(connectTimer);
+        req.signal?.removeEventListener('abort', onAbort);
         r.destroy();
         reject(err);
       };
+      const onAbort = (): void => fail(new FederationError(phase === 'connect' ? 'connect' : 'request', 'aborted', `${where}: cancelled in ${phase}, nobody waits for the answer`, { target: where }));
       // `host` is the checked IP address itself, so node dials it without any
       // DNS lookup; the names travel only in the Host header and SNI.
       const r = httpsRequest({
@@ -164,20 +169,21 @@ export function createTransport(opts: TransportOptions): Transport {
         : setTimeout(() => {
             if (phase === 'connect') fail(new FederationError('connect', 'timeout', `${where}: TCP connect took longer than ${req.connectTimeoutMs} ms`, { target: where }));
           }, Math.min(req.connectTimeoutMs, req.timeoutMs));
+      req.signal?.addEventListener('abort', onAbort, { once: true });
 
-      r.on('socket', (socket: Socket) => {
+      r.on('socket', (s: Socket) => {
         // A pooled socket is already connected and verified; a new one is still connecting.
-        if (!socket.connecting) {
+        if (!s.connecting) {
           reused = routed ? r.reusedSocket : true;
           phase = 'request';
           clearTimeout(connectTimer);
           return;
         }
-        socket.once('connect', () => {
+        s.once('connect', () => {
           phase = 'tls';
           clearTimeout(connectTimer);
         });
-        socket.once('secureConnect', () => {
+        s.once('secureConnect', () => {
           phase = 'request';
         });
       });
@@ -216,6 +222,7 @@ export function createTransport(opts: TransportOptions): Transport {
           settled = true;
           clearTimeout(overall);
           clearTimeout(connectTimer);
+          req.signal?.removeEventListener('abort', onAbort);
           const out: ExchangeResponse = { status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks), verified: trust.verify, reused };
           if (trust.exemptBy !== undefined) out.exemptBy = trust.exemptBy;
           resolve(out);
@@ -256,7 +263,7 @@ export async function exchangeFirstReachable(
     } catch (e) {
       const err = e as FederationError;
       firstError ??= err;
-      if (err.step !== 'connect' && err.step !== 'blocklist') break;
+      if ((err.step !== 'connect' && err.step !== 'blocklist') || err.check === 'aborted') break;
     }
   }
   throw firstError ?? new FederationError('request', 'timeout', `no response before the deadline from ${targets.map((t) => hostPort(t.address, t.port)).join(', ') || 'no address'}`);

@@ -82,6 +82,12 @@ export interface ResolverOptions {
 
 /** SRV records followed per lookup; more would only add queries, never reachability. */
 const MAX_SRV_RECORDS = 20;
+/**
+ * Addresses one resolution yields (in order). A name with thousands of A
+ * records must not make one request dial thousands of connections; real
+ * deployments publish a few.
+ */
+export const MAX_TARGETS = 16;
 const DEFAULT_PORT = 8448;
 
 /** Only a rule that matched (or a kept proxy) is carried on a target; the default route is no route. */
@@ -182,6 +188,11 @@ export function createServerNameResolver(opts: ResolverOptions): ServerNameResol
           const shown = records.map((s) => `${s.priority} ${s.weight} ${s.port} ${s.target}`).join('; ');
           steps.push({ step, lookup, outcome: 'found', detail: `${shown}${r.stale ? ` (stale: lookup failed: ${r.stale})` : ''}`, cached: r.cached });
         } catch (e) {
+          // A server that does not implement SRV queries has none to give: Synapse goes on, and so does fedpeer.
+          if (e instanceof DnsQueryError && e.code === 'ENOTIMP') {
+            steps.push({ step, lookup, outcome: 'none', detail: `no SRV records (the DNS server does not implement SRV queries: ${e.message})` });
+            continue;
+          }
           // Like Synapse, a failing SRV lookup (SERVFAIL, timeout) fails resolution rather than guessing.
           steps.push({ step, lookup, outcome: 'failed', detail: (e as Error).message });
           return fail('srv', e instanceof DnsQueryError ? e.code : 'error', `SRV lookup of ${lookup} failed: ${(e as Error).message}`);
@@ -288,8 +299,11 @@ export function createServerNameResolver(opts: ResolverOptions): ServerNameResol
       if (verdict.blocked) steps.push({ step: 'blocklist', lookup: t.address, outcome: 'skipped', detail: `${t.address} is in ip_range_blacklist ${verdict.rule}: not dialled` });
       return !verdict.blocked;
     });
-    if (allowed.length === 0) fail('blocklist', 'ip_range_blacklist', `every address of ${input} is in ip_range_blacklist (${targets.map((t) => t.address).join(', ')})`);
-    const resolution: Resolution = { serverName: input, targets: allowed, steps };
+    if (allowed.length === 0) fail('blocklist', 'ip_range_blacklist', `every address of ${input} is in ip_range_blacklist (${targets.slice(0, MAX_TARGETS).map((t) => t.address).join(', ')})`);
+    if (allowed.length > MAX_TARGETS) {
+      steps.push({ step: 'address', lookup: input, outcome: 'skipped', detail: `${allowed.length} addresses found; only the first ${MAX_TARGETS} are tried` });
+    }
+    const resolution: Resolution = { serverName: input, targets: allowed.slice(0, MAX_TARGETS), steps };
     if (delegatedTo !== undefined) resolution.delegatedTo = delegatedTo;
     return resolution;
   }

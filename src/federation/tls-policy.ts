@@ -174,14 +174,18 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
   const minVersion = VERSIONS[opts.minVersion];
   const system = opts.systemCas ?? (opts.customCas.length > 0 && opts.customCaMode === 'replace' ? [] : systemCaCertificates());
   const trusted = opts.customCas.length === 0 ? system : opts.customCaMode === 'append' ? [...system, ...opts.customCas] : opts.customCas;
-  const verifyContext = tls.createSecureContext({ ca: [...trusted], minVersion });
-  const noVerifyContext = tls.createSecureContext({ minVersion });
+  // Built on the first outbound connection: a store of the system's CAs is
+  // about 2 MiB, which a listener that never dials out does not need.
+  let verifyContextBuilt: tls.SecureContext | undefined;
+  let noVerifyContextBuilt: tls.SecureContext | undefined;
+  const verifyContext = () => (verifyContextBuilt ??= tls.createSecureContext({ ca: [...trusted], minVersion }));
+  const noVerifyContext = () => (noVerifyContextBuilt ??= tls.createSecureContext({ minVersion }));
   const whitelist = compileWhitelist(opts.whitelist);
 
   return {
     forConnection(tlsName, address, route) {
       const servername = sniFor(tlsName);
-      const unchecked = { servername, secureContext: noVerifyContext, rejectUnauthorized: false, checkServerIdentity: () => undefined };
+      const unchecked = { servername, secureContext: noVerifyContext(), rejectUnauthorized: false, checkServerIdentity: () => undefined };
       if (route?.trust === 'pin') return { verify: true, pins: route.pins, pinnedBy: route.label, options: unchecked };
       if (route?.trust === 'none') return { verify: false, exemptBy: `${route.label} trust: none`, options: unchecked };
       const exemptBy = !opts.verify ? 'federation_verify_certificates: false' : whitelist.match(tlsName, address);
@@ -196,7 +200,7 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
         verify: true,
         options: {
           servername,
-          secureContext: verifyContext,
+          secureContext: verifyContext(),
           rejectUnauthorized: true,
           // Against tls_name, never the address dialled or an SRV target.
           checkServerIdentity: (_host, cert) => tls.checkServerIdentity(tlsName, cert),
@@ -204,7 +208,7 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
       };
     },
     diagnosticOptions(tlsName) {
-      return { servername: sniFor(tlsName), secureContext: verifyContext, rejectUnauthorized: false };
+      return { servername: sniFor(tlsName), secureContext: verifyContext(), rejectUnauthorized: false };
     },
     describe() {
       if (!opts.verify) return 'certificates not verified (federation_verify_certificates: false)';

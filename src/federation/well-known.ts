@@ -21,7 +21,10 @@ import { FederationError } from './errors.js';
 import { exchangeFirstReachable, type Target, type Transport } from './exchange.js';
 import { isProxied, type RouteChoice, type Router } from './routes.js';
 
-export const WELL_KNOWN_MAX_BYTES = 50 * 1024;
+/** Synapse refuses a body of 50 KiB or more (its reader stops at `length >= max`): at most 51,199 bytes. */
+export const WELL_KNOWN_MAX_BYTES = 50 * 1024 - 1;
+/** Addresses of one well-known host tried, as for resolution (resolver.ts MAX_TARGETS). */
+const MAX_WELL_KNOWN_TARGETS = 16;
 export const WELL_KNOWN_MAX_REDIRECTS = 20;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -113,7 +116,7 @@ export async function targetsForUrl(dns: DnsResolver, routes: Router, url: URL, 
   const base = { port, host: url.host, tls_name: hostname, ...(route.index >= 0 || route.inheritedFrom ? { route } : {}) };
   if (isIP(hostname) !== 0 || isProxied(route)) return [{ ...base, address: hostname }];
   const found = await dns.addresses(hostname);
-  return found.addresses.map((a) => {
+  return found.addresses.slice(0, MAX_WELL_KNOWN_TARGETS).map((a) => {
     const own = routes.forAddress(hostname, a.address, route);
     return { ...base, address: a.address, ...(own.index >= 0 ? { route: own } : {}) };
   });

@@ -43,6 +43,7 @@ export const BLOCKS = {
   limits: 60,
   hostile: 61,
   soak: 62,
+  hardening: 63,
   // bench
   bench: 70,
   // rooms and the room peer 127.80-89
@@ -57,7 +58,7 @@ export const BLOCKS = {
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
-  // control API and library 127.120-129; hardening keeps 127.63-69.
+  // control API and library 127.120-129; hardening keeps 127.64-69.
 } as const satisfies Record<string, number>;
 
 export type Area = keyof typeof BLOCKS;
