@@ -59,11 +59,14 @@ const version = (name: string) => (_req: unknown, res: import('node:http').Serve
 const profileUser = `@alice:${B}`;
 const fixtureA = await startFixture({ address: addr(1, 1), serverName: A, certNames: [A], raw: { ...outbound(), federation_routes: [onion()] } });
 t.teardown(() => fixtureA.close());
+let bAhead = 0;
 const fixtureB = await startFixture({
   address: addr(2, 1),
   serverName: B,
   certNames: [B],
   raw: { ...outbound(), federation_routes: [onion()], test_users: { [profileUser]: { displayname: 'Alice' } } },
+  // B fetches one origin's keys at most once a minute; a test moves B's clock on to let it refetch.
+  now: () => Date.now() + bAhead,
 });
 t.teardown(() => fixtureB.close());
 
@@ -95,7 +98,8 @@ t.test('a signed request to an onion fedpeer, verified with keys fetched back th
 t.test('the notary fetches an onion server keys through the proxy', async (t) => {
   const keyFetches = () => fixtureA.logLines().filter((l) => l.route === '/_matrix/key/v2/server' || l.url === '/_matrix/key/v2/server').length;
   const before = keyFetches();
-  // Asking for keys valid longer than the cached ones makes B refetch A's.
+  // Asking for keys valid longer than the cached ones makes B refetch A's, once a minute has passed for B.
+  bAhead += 61_000;
   const r = await fixtureA.server.peer.client.request(B, 'GET', `/_matrix/key/v2/query/${A}?minimum_valid_until_ts=${Date.now() + 10 * 86_400_000}`, { sign: false });
   const docs = (r.body as { server_keys: Array<{ server_name: string; signatures: Record<string, unknown> }> }).server_keys;
   t.equal(docs[0]?.server_name, A);
