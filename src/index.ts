@@ -84,6 +84,7 @@ export interface Peer {
   invite: RoomPeer['invite'];
   send: RoomPeer['send'];
   sendState: RoomPeer['sendState'];
+  redact: RoomPeer['redact'];
   events: RoomPeer['events'];
   state: RoomPeer['state'];
   waitForEvent: RoomPeer['waitForEvent'];
@@ -205,6 +206,7 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
     invite: (s, r, u) => rooms.invite(s, r, u),
     send: (s, r, c, type) => rooms.send(s, r, c, type),
     sendState: (s, r, type, key, content) => rooms.sendState(s, r, type, key, content),
+    redact: (s, r, id, reason) => rooms.redact(s, r, id, reason),
     events: (r, o) => rooms.events(r, o),
     state: (r) => rooms.state(r),
     waitForEvent: (r, p, o) => rooms.waitForEvent(r, p, o),

@@ -18,12 +18,14 @@ import type { PeerIdentity } from './identity.js';
 import { createInbound } from './inbound.js';
 import { createJoining, type Joining } from './joining.js';
 import { sendLocalEvent } from './local-events.js';
+import { redactAsLocalUser } from './local-redaction.js';
+import { withRedactedBecause } from './redactions.js';
 import { keyedLock } from './locks.js';
 import { createOutboundQueue, type OutboundQueue, type TransactionBody } from './outbound-queue.js';
 import { createQueries, type Queries } from './queries.js';
 import { createResident, type Resident } from './resident.js';
 import { roomData, type RoomData } from './room-data.js';
-import { openRoomStore, type EventStatus, type InviteRecord, type RoomStore } from './store.js';
+import { openRoomStore, type EventStatus, type InviteRecord, type RoomStore, type StoredEvent } from './store.js';
 import { createTransactions, type Transactions } from './transactions.js';
 
 /** One event of a room's timeline as the peer knows it. */
@@ -39,7 +41,9 @@ export interface TimelineEvent {
   status: EventStatus;
   /** Why it was soft-failed, or that it was redacted on receipt. */
   reason?: string;
-  /** The event in its wire form. */
+  /** The m.room.redaction applied to it: `content` and `pdu` are then its redacted form. */
+  redactedBy?: string;
+  /** The event in its wire form (a redacted one with the redaction in `unsigned.redacted_because`). */
   pdu: JsonObject;
 }
 
@@ -87,6 +91,8 @@ export interface RoomPeer {
   /** A message event (an m.text message when `content` is a string). */
   send(sender: string, roomId: string, content: string | JsonObject, type?: string): Promise<{ eventId: string }>;
   sendState(sender: string, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<{ eventId: string }>;
+  /** An m.room.redaction of `eventId` (403 unless `sender` has the room's redact level or sent the event). */
+  redact(sender: string, roomId: string, eventId: string, reason?: string): Promise<{ eventId: string }>;
   /** The timeline: accepted events, and with `all` soft-failed ones too. */
   events(roomId: string, opts?: { all?: boolean }): TimelineEvent[];
   /** The room's current state. */
@@ -124,7 +130,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     send: (destination, txnId, body: TransactionBody) => request(destination, 'PUT', `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, { body }),
   });
 
-  const toTimeline = (event: RoomEvent, status: EventStatus, reason?: string): TimelineEvent => ({
+  const toTimeline = (event: RoomEvent, status: EventStatus, record: StoredEvent | undefined): TimelineEvent => ({
     eventId: event.eventId,
     roomId: event.roomId,
     type: event.type,
@@ -134,8 +140,9 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     originServerTs: event.originServerTs,
     depth: event.depth,
     status,
-    ...(reason !== undefined ? { reason } : {}),
-    pdu: event.pdu,
+    ...(record?.reason !== undefined ? { reason: record.reason } : {}),
+    ...(record?.redactedBy !== undefined ? { redactedBy: record.redactedBy } : {}),
+    pdu: record ? withRedactedBecause(data, record, event.pdu) : event.pdu,
   });
 
   const ctx: RoomContext = {
@@ -156,7 +163,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
         opts.logger.warn({ err: (e as Error).message }, 'onEvent hook threw');
       }
       if (status !== 'accepted' && status !== 'soft-failed') return;
-      const entry = toTimeline(event, status, data.stored(event.eventId)?.reason);
+      const entry = toTimeline(event, status, data.stored(event.eventId));
       for (const w of [...waiters]) w(entry);
     },
   };
@@ -172,7 +179,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     for (const { value: eventId } of store.timeline.range([roomId, 0], [roomId, Number.MAX_SAFE_INTEGER])) {
       const record = data.stored(eventId);
       if (!record || (record.status !== 'accepted' && !(o.all && record.status === 'soft-failed'))) continue;
-      out.push(toTimeline(data.event(eventId)!, record.status, record.reason));
+      out.push(toTimeline(data.event(eventId)!, record.status, record));
     }
     return out;
   }
@@ -197,6 +204,10 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     },
     async sendState(sender, roomId, type, stateKey, content) {
       const event = await sendLocalEvent(ctx, { roomId, sender, type, stateKey, content });
+      return { eventId: event.eventId };
+    },
+    async redact(sender, roomId, eventId, reason) {
+      const event = await redactAsLocalUser(ctx, sender, roomId, eventId, reason);
       return { eventId: event.eventId };
     },
     events,

@@ -6,6 +6,7 @@
 // fetched what was missing), so a room changes in one step.
 import { authEventSlots, authStateOf, checkAuthEventsList, checkEventAuth, resolveState, type AuthResult } from '../matrix/auth/index.js';
 import { stateSlot, type RoomEvent, type StateMap } from '../matrix/events/types.js';
+import { applyEarlierRedactions, applyRedaction } from './redactions.js';
 import type { RoomData } from './room-data.js';
 import type { EventStatus } from './store.js';
 
@@ -71,6 +72,7 @@ export function placeOutlier(data: RoomData, event: RoomEvent, receivedTs: numbe
   const status: EventStatus = auth.ok ? 'outlier' : 'rejected';
   const reason = auth.ok ? redacted : auth.reason;
   data.putEvent({ eventId: event.eventId, roomId: event.roomId, pdu: event.pdu, status, ...(reason ? { reason } : {}), receivedTs }, event);
+  applyEarlierRedactions(data, event.eventId);
   return { status, ...(reason ? { reason } : {}), ...(!auth.ok ? { rule: auth.rule } : {}) };
 }
 
@@ -88,8 +90,12 @@ export function placeEvent(
   const existing = data.stored(event.eventId);
   if (existing && existing.status !== 'outlier') return { status: existing.status, ...(existing.reason ? { reason: existing.reason } : {}) };
   const room = data.room(event.roomId)!;
-  const record = (status: EventStatus, reason: string | undefined, extra: { stateBefore?: number; stream?: number } = {}) =>
-    data.putEvent({ eventId: event.eventId, roomId: event.roomId, pdu: event.pdu, status, ...(reason ? { reason } : {}), ...extra, receivedTs: opts.receivedTs }, event);
+  const record = (status: EventStatus, reason: string | undefined, extra: { stateBefore?: number; stream?: number } = {}) => {
+    // An outlier becoming part of the DAG keeps the redaction already applied to it.
+    const redacted = existing?.redactedBy !== undefined ? { pdu: existing.pdu, redactedBy: existing.redactedBy } : { pdu: event.pdu };
+    data.putEvent({ eventId: event.eventId, roomId: event.roomId, ...redacted, status, ...(reason ? { reason } : {}), ...extra, receivedTs: opts.receivedTs }, existing?.redactedBy !== undefined ? undefined : event);
+    applyEarlierRedactions(data, event.eventId);
+  };
 
   const own = checkOwnAuthEvents(data, event);
   if (!own.ok) {
@@ -130,5 +136,6 @@ export function placeEvent(
     stateGroup = data.groups.create(resolved, latest.stateGroup);
   }
   data.putRoom({ ...latest, extremities, stateGroup, depth: Math.max(latest.depth, event.depth) });
+  applyRedaction(data, event);
   return { status: 'accepted', ...(opts.redacted ? { reason: opts.redacted } : {}) };
 }

@@ -32,6 +32,8 @@ export interface StoredEvent {
   readonly status: EventStatus;
   /** Why it was rejected or soft-failed, or that it was redacted on receipt. */
   readonly reason?: string;
+  /** The m.room.redaction applied to it: `pdu` is then its redacted form (redactions.ts). */
+  readonly redactedBy?: string;
   /** The state group holding the room's state before this event (non-outliers). */
   readonly stateBefore?: number;
   /** Position in the room's timeline (accepted and soft-failed events). */
@@ -80,7 +82,7 @@ export interface InviteRecord {
   readonly receivedTs: number;
 }
 
-type Key = string | number | Array<string | number>;
+export type Key = string | number | Array<string | number>;
 
 interface Table<K extends Key, V> {
   get(key: K): V | undefined;
@@ -104,6 +106,10 @@ export interface RoomStore {
   /** seq -> EDU, the most recent MAX_EDUS kept */
   readonly edus: Table<number, ReceivedEdu>;
   readonly invites: Table<string, InviteRecord>;
+  /** [redacted event ID, redaction event ID] -> room ID: accepted redactions, kept for targets that arrive later. */
+  readonly redactions: Table<[string, string], string>;
+  /** The bounded tables' eviction order (bounded-log.ts). */
+  readonly bounds: Table<Array<string | number>, unknown>;
   /** Counters and the schema version. */
   readonly meta: Table<string, number>;
   /** Next value of a persistent counter (state groups, queue and EDU sequences). */
@@ -134,7 +140,8 @@ export function openRoomStore(dir: string): RoomStore {
   try {
     // overlappingSync off: a commit resolves once it is on disk, and measured here it is also the faster
     // of the two for one small transaction at a time (docs/PERFORMANCE.md).
-    root = open({ path: dir, encoding: 'json', compression: false, overlappingSync: false });
+    // maxDbs: the tables below and room to grow (lmdb's default is 12).
+    root = open({ path: dir, encoding: 'json', compression: false, overlappingSync: false, maxDbs: 32 });
   } catch (e) {
     throw new StoreError(`cannot open the room store in ${dir}: ${(e as Error).message}. Check that the directory is writable and not in use by another fedpeer.`);
   }
@@ -223,6 +230,8 @@ export function openRoomStore(dir: string): RoomStore {
     queue: table('queue'),
     edus: table('edus'),
     invites: table('invites'),
+    redactions: table('redactions'),
+    bounds: table('bounds'),
     meta,
     next(counter) {
       const value = (meta.get(`next_${counter}`) ?? 0) + 1;

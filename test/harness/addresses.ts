@@ -54,6 +54,9 @@ export const BLOCKS = {
   'rooms-bench': 84,
   'rooms-input': 85,
   'rooms-library': 86,
+  'rooms-redact': 87,
+  'rooms-attack': 88,
+  'rooms-bounds': 89,
   // federation routes and SOCKS 127.100-109
   routes: 100,
   socks: 101,
