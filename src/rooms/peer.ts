@@ -10,6 +10,7 @@ import { splitStateSlot } from '../matrix/events/types.js';
 import { MatrixError, notFound } from '../matrix/errors.js';
 
 import type { FederationRequest, RoomContext } from './context.js';
+import { createAdmission, type Admission } from './admission.js';
 import { buildEvent, type BuildEventOptions, type BuiltEvent } from './build-event.js';
 import { createRoom, type CreateRoomOptions } from './create-room.js';
 import type { EventKeySource } from './event-keys.js';
@@ -20,6 +21,7 @@ import { createJoining, type Joining } from './joining.js';
 import { sendLocalEvent } from './local-events.js';
 import { redactAsLocalUser } from './local-redaction.js';
 import { withRedactedBecause } from './redactions.js';
+import { roomLimits, type RoomLimits } from './limits.js';
 import { keyedLock } from './locks.js';
 import { createOutboundQueue, type OutboundQueue, type TransactionBody } from './outbound-queue.js';
 import { createQueries, type Queries } from './queries.js';
@@ -70,6 +72,8 @@ export interface RoomPeerOptions {
   resetBackoff?: (destination: string) => void;
   /** Outbound retry: first delay (default 2 s), doubling to at most maxRetryMs (1 h). */
   queueRetry?: { initialMs?: number; maxMs?: number };
+  /** Bounds on the work done for other servers (default DEFAULT_ROOM_LIMITS); tests tighten them. */
+  limits?: Partial<RoomLimits>;
 }
 
 export interface RoomPeer {
@@ -83,6 +87,8 @@ export interface RoomPeer {
   readonly resident: Resident;
   readonly queries: Queries;
   readonly joining: Joining;
+  /** Fair shares of the room endpoints (but /send) between the servers asking. */
+  readonly admission: Admission;
 
   createRoom(opts: CreateRoomOptions): Promise<{ roomId: string; alias?: string }>;
   join(userId: string, roomIdOrAlias: string, opts?: { via?: readonly string[] }): Promise<{ roomId: string; eventId: string }>;
@@ -156,6 +162,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     randomId: opts.randomId ?? (() => randomBytes(12).toString('base64url')),
     roomLock: keyedLock(),
     hooks,
+    limits: roomLimits(opts.limits),
     notify(event, status) {
       try {
         hooks.onEvent?.(event, status);
@@ -193,6 +200,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     resident,
     queries,
     joining,
+    admission: createAdmission(ctx.limits),
     createRoom: (o) => createRoom(ctx, o),
     join: (userId, room, o) => joining.join(userId, room, o),
     leave: (userId, roomId) => joining.leave(userId, roomId),

@@ -80,6 +80,8 @@ export interface InviteRecord {
   readonly event: Pdu;
   readonly inviteRoomState: readonly unknown[];
   readonly receivedTs: number;
+  /** Its place in the invites' eviction order (bounded-log.ts). */
+  readonly seq?: number;
 }
 
 export type Key = string | number | Array<string | number>;
@@ -99,11 +101,11 @@ export interface RoomStore {
   readonly timeline: Table<[string, number], string>;
   readonly stateGroups: Table<number, StateGroupRecord>;
   readonly aliases: Table<string, string>;
-  /** [origin, txnId] -> the answer given */
+  /** [origin, txnId] -> the answer given, bounded per origin, over all and in age (limits.ts, bounded-log.ts) */
   readonly transactions: Table<[string, string], { response: unknown; receivedTs: number }>;
   /** [destination, seq] -> item */
   readonly queue: Table<[string, number], QueueItem>;
-  /** seq -> EDU, the most recent MAX_EDUS kept */
+  /** seq -> EDU, bounded per origin and over all (limits.ts, bounded-log.ts) */
   readonly edus: Table<number, ReceivedEdu>;
   readonly invites: Table<string, InviteRecord>;
   /** [redacted event ID, redaction event ID] -> room ID: accepted redactions, kept for targets that arrive later. */
