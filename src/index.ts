@@ -17,12 +17,15 @@ import { formatSigningKeys, generateSigningKey, parseSigningKeys } from './matri
 import { FederationError } from './federation/errors.js';
 import type { RoomPeer } from './rooms/peer.js';
 import type { PeerHooks } from './rooms/hooks.js';
+import type { RoomLimits } from './rooms/limits.js';
 import type { Pdu } from './matrix/events/types.js';
 
 export type { RoomPeer, TimelineEvent, StateEntry } from './rooms/peer.js';
 export type { PeerHooks, HookRequest, HookDecision, RequestHook, FederationEndpoint } from './rooms/hooks.js';
 export type { BuildEventOptions, BuiltEvent } from './rooms/build-event.js';
 export type { CreateRoomOptions } from './rooms/create-room.js';
+export type { RoomLimits } from './rooms/limits.js';
+export { DEFAULT_ROOM_LIMITS } from './rooms/limits.js';
 export type { EventStatus, InviteRecord, ReceivedEdu } from './rooms/store.js';
 export type { CertificateAndKey } from './server/dev-ca.js';
 export type { Pdu, RoomEvent } from './matrix/events/types.js';
@@ -60,6 +63,8 @@ export interface StartPeerOptions {
   hooks?: PeerHooks;
   /** Outbound retry: first delay (default 2 s) doubling to at most maxMs (1 h). */
   queueRetry?: { initialMs?: number; maxMs?: number };
+  /** Bounds on the work done for other servers (docs/OPERATIONS.md); tests tighten them to measure them quickly. */
+  roomLimits?: Partial<RoomLimits>;
 }
 
 export interface FederationAnswer {
@@ -177,7 +182,7 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
   const server = await startServer(config, {
     logger,
     watchCertificates: false,
-    rooms: { ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.queueRetry ? { queueRetry: opts.queueRetry } : {}) },
+    rooms: { ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.queueRetry ? { queueRetry: opts.queueRetry } : {}), ...(opts.roomLimits ? { limits: opts.roomLimits } : {}) },
   });
   const rooms = server.rooms;
   const client = server.peer.client;
