@@ -89,7 +89,7 @@ t.test('through the federation endpoints', async (t) => {
   t.test('EDUs: the last few per origin, none oversized', async (t) => {
     const typing = (i: number) => ({ edu_type: 'm.typing', content: { room_id: roomId, user_id: mal, typing: true, i } });
     const big = { edu_type: 'm.presence', content: { push: [{ user_id: mal, status_msg: 'x'.repeat(2000) }] } };
-    t.equal((await M.sendTransaction(A.serverName, { edus: [0, 1, 2, 3, 4].map(typing).concat([big]) })).status, 200);
+    t.equal((await M.sendTransaction(A.serverName, { edus: [...[0, 1, 2, 3, 4].map(typing), big] as Array<Record<string, unknown>> })).status, 200);
     const kept = A.edus().filter((e) => e.origin === M.serverName);
     t.same(kept.map((e) => (e.edu.content as { i: number }).i), [2, 3, 4], `${limits.edusPerOrigin} kept, the oldest evicted`);
     t.equal(A.edus({ type: 'm.presence' }).length, 0, `an EDU over ${limits.eduBytes} bytes is not recorded`);

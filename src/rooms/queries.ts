@@ -119,17 +119,17 @@ export function createQueries(ctx: RoomContext): Queries {
     state(origin, roomId, eventId) {
       requireParticipant(origin, roomId, eventId);
       const state = stateAt(roomId, eventId);
-      return { pdus: [...state.values()].map((id) => data.event(id)!.pdu), auth_chain: data.authChain(state.values()).map((e) => e.pdu) };
+      return { pdus: data.pdus(state.values()), auth_chain: data.pdus(data.authChainIds(state.values())) };
     },
     stateIds(origin, roomId, eventId) {
       requireParticipant(origin, roomId, eventId);
       const state = stateAt(roomId, eventId);
-      return { pdu_ids: [...state.values()], auth_chain_ids: data.authChain(state.values()).map((e) => e.eventId) };
+      return { pdu_ids: [...state.values()], auth_chain_ids: data.authChainIds(state.values()) };
     },
     eventAuth(origin, roomId, eventId) {
       requireParticipant(origin, roomId, eventId);
       knownEvent(roomId, eventId);
-      return { auth_chain: data.authChain([eventId]).map((e) => e.pdu) };
+      return { auth_chain: data.pdus(data.authChainIds([eventId])) };
     },
     backfill(origin, roomId, from, limit) {
       requireParticipant(origin, roomId);

@@ -136,12 +136,10 @@ export function createResident(ctx: RoomContext): Resident {
   async function sendJoin(origin: string, roomId: string, eventId: string, pdu: unknown): Promise<SendJoinAnswer> {
     const event = await acceptMembership('join', origin, roomId, eventId, pdu);
     const before = data.stateBefore(event.eventId)!;
-    const state = [...before.values()].map((id) => data.event(id)!).filter(Boolean);
-    const chain = data.authChain([event.eventId, ...before.values()]);
     return {
       origin: identity.serverName,
-      auth_chain: chain.map((e) => e.pdu),
-      state: state.map((e) => e.pdu),
+      auth_chain: data.pdus(data.authChainIds([event.eventId, ...before.values()])),
+      state: data.pdus(before.values()),
       event: event.pdu,
       members_omitted: false,
       servers_in_room: [...data.joinedServers(data.currentState(roomId))],
