@@ -4,6 +4,7 @@
 // federation/ meet (DESIGN.md: services are handed in).
 import { join, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
+import { ALWAYS_BLOCKED } from '../config/defaults.js';
 import { loadConfig, defaultConfig } from '../config/load.js';
 import { isDnsServer } from '../config/net.js';
 import type { Config } from '../config/types.js';
@@ -21,10 +22,13 @@ export interface OutboundOptions {
   caFiles?: string[];
   /** The "system" CA store, for tests. */
   systemCas?: readonly string[];
+  /** Dial loopback and private addresses for this run: only Synapse's always-blocked 0.0.0.0 and :: stay blocked. */
+  allowPrivate?: boolean;
 }
 
 export async function outboundConfig(opts: OutboundOptions): Promise<Config> {
   const config = opts.config ? await loadConfig(opts.config, { checkFiles: false }) : defaultConfig({ baseDir: process.cwd() });
+  if (opts.allowPrivate) config.ipRangeBlacklist = [...ALWAYS_BLOCKED];
   if (opts.caFiles && opts.caFiles.length > 0) config.federationCustomCaList = [...config.federationCustomCaList, ...opts.caFiles.map((f) => resolvePath(f))];
   for (const s of opts.dnsServers ?? []) {
     if (!isDnsServer(s)) throw new UsageError(`--dns-server: expected an IP address with an optional port ("127.0.0.1:5353", "[::1]:53"), got ${JSON.stringify(s)}`);
