@@ -45,6 +45,11 @@ export const BLOCKS = {
   soak: 62,
   // bench
   bench: 70,
+  // CLI and sandbox 127.90-99
+  'cli-errors': 90,
+  'serve-dev': 91,
+  metrics: 92,
+  'tester-api': 93,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
