@@ -322,5 +322,5 @@ ${extra}`;
   t.match(c.err(), /unknown config subcommand/);
   c = io();
   t.equal(await main(['config', 'check', join(dir, 'missing.yaml')], c.handle), 1);
-  t.match(c.err(), /config file not found/);
+  t.match(c.out(), /error: config file not found/);
 });

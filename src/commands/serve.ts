@@ -6,6 +6,7 @@ import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { AccessLog } from '../logger.js';
 import type { Config, ListenerConfig } from '../config/types.js';
+import { describeTypo, likelyTypos } from '../config/diagnose.js';
 import { parseSigningKeys, type SigningKey } from '../matrix/signing-key.js';
 import { parseServerName } from '../matrix/server-name.js';
 import { createKeyPublisher, type KeyPublisher } from '../server/key-document.js';
@@ -104,6 +105,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   const now = opts.now ?? Date.now;
   const logger = opts.logger;
   if (config.ignoredKeys.length > 0) logger.debug({ keys: config.ignoredKeys }, 'homeserver.yaml keys not used by fedpeer');
+  for (const typo of likelyTypos(config.ignoredKeys)) logger.warn({ key: typo.key, suggestion: typo.suggestion }, describeTypo(typo));
   const signingKeys = await readSigningKeys(config);
   const keyPublisher = createKeyPublisher({
     serverName: config.serverName,
