@@ -3,6 +3,7 @@
 import { acme } from './commands/acme.js';
 import { check } from './commands/check.js';
 import { config } from './commands/config.js';
+import { devCert } from './commands/dev-cert.js';
 import { generateConfig } from './commands/generate-config.js';
 import { canonicalJson, signJson, verifyJson } from './commands/json-tools.js';
 import { keygen } from './commands/keygen.js';
@@ -14,6 +15,7 @@ import type { CommandSpec } from './types.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   serve,
+  devCert,
   acme,
   keygen,
   generateConfig,

@@ -224,35 +224,26 @@ export interface ServeCommandOptions {
   io: import('./io.js').CommandIO;
   /** Passed to startServer (tests turn the watch off to prove SIGHUP alone). */
   watchCertificates?: boolean;
+  /** Without `config`: the development peer's name, address and port. */
+  dev?: Omit<import('./dev-peer.js').DevPeerOptions, 'keysDir'>;
 }
 
-/** Loads the config (or the embedded default), starts, and stops on SIGTERM/SIGINT. */
+/** Loads the config (or makes a development peer), starts, and stops on SIGTERM/SIGINT. */
 export async function serveCommand(opts: ServeCommandOptions): Promise<RunningServer> {
-  const { loadConfig, defaultConfig } = await import('../config/load.js');
   let config: Config;
+  let describe: ((bound: RunningListeners['bound']) => string) | undefined;
   if (opts.config) {
+    const { loadConfig } = await import('../config/load.js');
     config = await loadConfig(opts.config);
   } else {
-    const { ensureDevFiles } = await import('../server/dev-files.js');
-    const { resolve, relative } = await import('node:path');
-    const keysDir = resolve(opts.keysDir ?? 'keys');
-    const files = await ensureDevFiles(keysDir);
-    for (const f of files.created) opts.logger.info({ file: f }, 'created development file');
-    config = defaultConfig({
-      baseDir: process.cwd(),
-      raw: { signing_key_path: files.signingKeyPath, tls_certificate_path: files.certPath, tls_private_key_path: files.keyPath },
-    });
-    const ca = relative(process.cwd(), files.caCertPath) || files.caCertPath;
-    opts.io.stderr(
-      [
-        `fedpeer: no --config given, serving the embedded default: server_name ${config.serverName} on https://127.0.0.1:8448`,
-        `  signing key ${relative(process.cwd(), files.signingKeyPath)}, certificate for localhost/127.0.0.1/::1 from the dev CA ${ca}`,
-        `  try: curl --cacert ${ca} https://localhost:8448/_matrix/key/v2/server`,
-        `       curl --cacert ${ca} https://localhost:8448/_matrix/federation/v1/version`,
-      ].join('\n'),
-    );
+    const { devPeer } = await import('./dev-peer.js');
+    const peer = await devPeer({ ...opts.dev, ...(opts.keysDir !== undefined ? { keysDir: opts.keysDir } : {}) });
+    for (const f of peer.files.created) opts.logger.info({ file: f }, 'created development file');
+    config = peer.config;
+    describe = peer.describe;
   }
   const server = await startServer(config, { logger: opts.logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), ...(opts.watchCertificates === false ? { watchCertificates: false } : {}) });
+  if (describe) opts.io.stderr(describe(server.listeners.bound));
   const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
   opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop, SIGHUP reloads certificates)`);
   let stopping = false;
