@@ -7,13 +7,17 @@ import { createLimiter } from '../federation/backoff.js';
 import { tlsPolicyFromConfig } from '../federation/tls-policy.js';
 import { renderHtmlForm, renderHtmlReport } from './report-html.js';
 import { cachedChecker, runCheck, type CheckOptions } from './run.js';
+import { invalidNameTesterReport, testerReport, type TesterReport } from './tester.js';
+import { isValidServerName } from '../matrix/server-name.js';
 import type { CheckReport } from './types.js';
 
 export interface CheckPageService {
   /** The form, optionally with the name given and why it is not valid. */
   form(opts?: { value?: string; error?: string }): string;
-  /** The report of `serverName` (cached for a minute), as a page and as the JSON form. */
-  report(serverName: string): Promise<{ html: string; json: CheckReport }>;
+  /** The report of `serverName` (cached for a minute unless `fresh`), as a page and as the JSON form. */
+  report(serverName: string, opts?: { fresh?: boolean }): Promise<{ html: string; json: CheckReport }>;
+  /** The same report in matrix-federation-tester's shape; `ok` is its FederationOK. */
+  tester(serverName: string, opts?: { fresh?: boolean }): Promise<{ report: TesterReport; ok: boolean }>;
 }
 
 export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPolicy'> {
@@ -39,9 +43,14 @@ export async function createCheckPageService(opts: CheckPageOptions): Promise<Ch
   });
   return {
     form: (o = {}) => renderHtmlForm({ action: path, ...o }),
-    async report(serverName) {
-      const json = await checker.check(serverName);
+    async report(serverName, o = {}) {
+      const json = await checker.check(serverName, o);
       return { json, html: renderHtmlReport(json, { action: path }) };
+    },
+    async tester(serverName, o = {}) {
+      if (!isValidServerName(serverName)) return { report: invalidNameTesterReport(serverName), ok: false };
+      const json = await checker.check(serverName, o);
+      return { report: testerReport(json), ok: json.federation_ok };
     },
   };
 }

@@ -11,8 +11,12 @@ export async function runCheck(serverName: string, opts: ProbeOptions): Promise<
 }
 
 export interface CachedChecker {
-  /** The report of `serverName`, from a run at most `ttlMs` old; concurrent asks share one run. */
-  check(serverName: string): Promise<CheckReport>;
+  /**
+   * The report of `serverName`, from a run at most `ttlMs` old; concurrent
+   * asks share one run. `fresh` starts a new run whatever is cached (asks
+   * made while it runs share it).
+   */
+  check(serverName: string, opts?: { fresh?: boolean }): Promise<CheckReport>;
   readonly size: number;
 }
 
@@ -27,11 +31,11 @@ export function cachedChecker(run: (serverName: string) => Promise<CheckReport>,
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { at: number; report: Promise<CheckReport> }>();
   return {
-    check(serverName) {
+    check(serverName, opts = {}) {
       // The exact name: server names compare as strings (a key document for example.org is not one for EXAMPLE.org).
       const key = serverName;
       const hit = cache.get(key);
-      if (hit && now() - hit.at < ttlMs) return hit.report;
+      if (hit && now() - hit.at < ttlMs && !opts.fresh) return hit.report;
       const report = run(serverName);
       cache.delete(key);
       cache.set(key, { at: now(), report });

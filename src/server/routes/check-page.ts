@@ -1,20 +1,38 @@
 // GET /_fedpeer/check: the federation check as a web page (check_page:
 // {enabled: true}). Without server_name it shows the form; with one it
-// shows the report (or, with format=json, the report's JSON). Each check
-// is charged to the client's address before it runs, since it makes
-// outbound requests on the visitor's behalf.
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { limitExceeded } from '../../matrix/errors.js';
+// shows the report (or, with format=json, the report's JSON). Beside it,
+// matrix-federation-tester's API: api/report (its JSON) and
+// api/federation-ok (GOOD or BAD), with CORS. Each check is charged to the
+// client's address before it runs, since it makes outbound requests on the
+// visitor's behalf; no_cache=1 skips the one-minute cache, at the same price.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { limitExceeded, MatrixError } from '../../matrix/errors.js';
 import { isValidServerName } from '../../matrix/server-name.js';
 import { addRoute } from '../matrix-errors.js';
 import type { RateLimiter } from '../rate-limit.js';
 
 export const CHECK_PAGE_PATH = '/_fedpeer/check';
+/** matrix-federation-tester's two endpoints, under the page's path (docs/CHECK.md). */
+export const CHECK_API_REPORT_PATH = `${CHECK_PAGE_PATH}/api/report`;
+export const CHECK_API_OK_PATH = `${CHECK_PAGE_PATH}/api/federation-ok`;
 
 /** What the page needs from the check (src/check/page.ts provides it). */
 export interface CheckPageService {
   form(opts?: { value?: string; error?: string }): string;
-  report(serverName: string): Promise<{ html: string; json: unknown }>;
+  report(serverName: string, opts?: { fresh?: boolean }): Promise<{ html: string; json: unknown }>;
+  tester(serverName: string, opts?: { fresh?: boolean }): Promise<{ report: unknown; ok: boolean }>;
+}
+
+// As the tester sends them, so web apps built for it can call this too.
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, OPTIONS',
+  'access-control-allow-headers': 'Origin, X-Requested-With, Content-Type, Accept',
+};
+
+/** `no_cache=1` (or true): run the check again instead of answering from the one-minute cache. */
+function fresh(query: Record<string, unknown>): boolean {
+  return query.no_cache === '1' || query.no_cache === 'true';
 }
 
 // The page runs no script and loads nothing: whatever a checked server
@@ -32,6 +50,27 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
 }
 
 export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPageService; limiter: RateLimiter }): void {
+  const charge = (request: FastifyRequest, reply: FastifyReply) => {
+    const wait = deps.limiter.take(request.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(Math.ceil(wait / 1000)));
+      throw limitExceeded(wait);
+    }
+  };
+  const api = (answer: (report: unknown, ok: boolean, reply: FastifyReply) => FastifyReply) => ({
+    OPTIONS: async (_request: FastifyRequest, reply: FastifyReply) => reply.code(200).headers(CORS_HEADERS).send(''),
+    GET: async (request: FastifyRequest, reply: FastifyReply) => {
+      reply.headers(CORS_HEADERS).header('cache-control', 'no-store');
+      const query = request.query as Record<string, unknown>;
+      const name = typeof query.server_name === 'string' ? query.server_name.trim() : '';
+      if (name === '') throw new MatrixError(400, 'M_MISSING_PARAM', 'Missing server_name parameter');
+      charge(request, reply);
+      const { report, ok } = await deps.service.tester(name, { fresh: fresh(query) });
+      return answer(report, ok, reply);
+    },
+  });
+  addRoute(app, CHECK_API_REPORT_PATH, api((report, _ok, reply) => reply.type('application/json').send(JSON.stringify(report, null, 2))));
+  addRoute(app, CHECK_API_OK_PATH, api((_report, ok, reply) => reply.type('text/plain').send(ok ? 'GOOD' : 'BAD')));
   addRoute(app, CHECK_PAGE_PATH, {
     GET: async (request, reply) => {
       const query = request.query as Record<string, unknown>;
@@ -40,12 +79,8 @@ export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPa
       if (!isValidServerName(name)) {
         return html(reply, 400, deps.service.form({ value: name, error: 'Not a valid server name: give a host name or IP address with an optional port, such as example.org or example.org:8448 (no https://, no user ID).' }));
       }
-      const wait = deps.limiter.take(request.ip);
-      if (wait > 0) {
-        reply.header('retry-after', String(Math.ceil(wait / 1000)));
-        throw limitExceeded(wait);
-      }
-      const { html: page, json } = await deps.service.report(name);
+      charge(request, reply);
+      const { html: page, json } = await deps.service.report(name, { fresh: fresh(query) });
       if (query.format === 'json') return reply.type('application/json').header('cache-control', 'no-store').send(JSON.stringify(json));
       return html(reply, 200, page);
     },
