@@ -13,6 +13,8 @@
 // runs first, on servers fresh from their warm-up: run after the one-at-a-time
 // rounds, its control came out at 1.14-1.16 (the second bare server, fresh,
 // against the first, used), for a reason not found (docs/PERFORMANCE.md).
+// BENCH_METRICS=1 gives fedpeer a `type: metrics` listener too, so every
+// request is counted (what the metrics cost on the hot path).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +67,7 @@ listeners:
     tls: true
     type: http
     resources: [{names: [federation, keys]}]
-`,
+${process.env.BENCH_METRICS ? `  - {port: 9100, bind_addresses: ['${FEDPEER.host}'], type: metrics}\n` : ''}`,
   );
   const { readFileSync } = await import('node:fs');
   const ca = readFileSync(files.caCertPath, 'utf8');

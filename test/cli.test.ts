@@ -129,7 +129,7 @@ tls_private_key_path: tls.key
 pid_file: fedpeer.pid
 listeners:
   - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-  - {port: 9000, type: metrics}
+  - {port: 9000, type: manhole}
 `,
   );
   t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], io().handle), 0);
@@ -162,7 +162,7 @@ listeners:
   const [code] = await once(child, 'exit');
   t.equal(code, 0, 'exit 0 after SIGTERM');
   t.match(stdout, /"msg":"shutting down"/);
-  t.match(stdout, /listener type \\"metrics\\" is not served/);
+  t.match(stdout, /listener type \\"manhole\\" is not served/);
   t.match(stdout, /"msg":"request"/);
 });
 
@@ -290,7 +290,8 @@ serve_server_wellknown: true
 report_stats: false
 listeners:
   - {port: 8448, bind_addresses: ['127.3.50.1'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-  - {port: 9000, type: metrics}
+  - {port: 9000, type: manhole}
+  - {port: 9100, bind_addresses: ['127.3.50.1'], type: metrics}
 ${extra}`;
   writeFileSync(join(dir, 'ok.yaml'), yaml());
   let c = io();
@@ -302,7 +303,8 @@ ${extra}`;
   t.match(out, /\/\.well-known\/matrix\/server {2}\{"m\.server":"example\.test:443"\}/);
   t.match(out, /\/\.well-known\/matrix\/client {2}\{"m\.homeserver":\{"base_url":"https:\/\/hs\.example\.test\/"\}\}/);
   t.match(out, /https 127\.3\.50\.1:8448 {2}federation, keys/);
-  t.match(out, /skipped: type metrics/);
+  t.match(out, /skipped: type manhole/);
+  t.match(out, /http  127\.3\.50\.1:9100  metrics \(\/metrics\)/);
   t.match(out, /keys fedpeer does not use: report_stats/);
   c = io();
   t.equal(await main(['config', 'check', '--json', join(dir, 'ok.yaml')], c.handle), 0);

@@ -9,7 +9,9 @@ import { loadConfig, defaultConfig } from '../config/load.js';
 import { isDnsServer } from '../config/net.js';
 import type { Config } from '../config/types.js';
 import { createFederationClient, type FederationClient, type RequestSigner } from '../federation/client.js';
-import { createKeyStore, type KeyStore } from '../federation/keys.js';
+import { createKeyStore, type KeyFetchers, type KeyStore } from '../federation/keys.js';
+import { FederationError } from '../federation/errors.js';
+import { countResolution, type FedpeerTallies } from '../metrics/tally.js';
 import { buildXMatrixHeader } from '../matrix/signing.js';
 import type { SigningKey } from '../matrix/signing-key.js';
 import { UsageError } from './io.js';
@@ -58,9 +60,11 @@ export async function createPeerServices(opts: {
   now?: () => number;
   /** Long-running (serve): persist the key cache under data_dir and back off from failing destinations. */
   longRunning?: boolean;
+  /** Count outbound requests, their resolution steps and key fetches (the metrics listener's). */
+  tallies?: FedpeerTallies;
 }): Promise<PeerServices> {
   const { config } = opts;
-  const client = await createFederationClient({
+  const built = await createFederationClient({
     config,
     ...(opts.signingKey ? { sign: xMatrixSigner(config.serverName, opts.signingKey) } : {}),
     ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
@@ -68,12 +72,13 @@ export async function createPeerServices(opts: {
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.longRunning ? { backoff: {} } : {}),
   });
+  const client = opts.tallies ? countedClient(built, opts.tallies) : built;
+  const fetchers: KeyFetchers = {
+    direct: async (server) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES })).body,
+    notary: async (notary, body) => (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: 10 * KEY_DOCUMENT_MAX_BYTES })).body,
+  };
   const keyStore = createKeyStore({
-    fetchers: {
-      direct: async (server) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES })).body,
-      notary: async (notary, body) =>
-        (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: 10 * KEY_DOCUMENT_MAX_BYTES })).body,
-    },
+    fetchers: opts.tallies ? countedFetchers(fetchers, opts.tallies) : fetchers,
     trustedKeyServers: config.trustedKeyServers,
     logger: opts.logger,
     ...(opts.now ? { now: opts.now } : {}),
@@ -87,4 +92,40 @@ export async function createPeerServices(opts: {
       client.close();
     },
   };
+}
+
+/** The client, with each request's result and resolution steps counted. */
+function countedClient(client: FederationClient, tallies: FedpeerTallies): FederationClient {
+  return {
+    ...client,
+    async request(serverName, method, path, options) {
+      try {
+        const response = await client.request(serverName, method, path, options);
+        tallies.outbound.add('success', method);
+        countResolution(tallies.resolution, response.resolution.steps);
+        return response;
+      } catch (e) {
+        const err = e as FederationError;
+        tallies.outbound.add(e instanceof FederationError ? err.step : 'error', method);
+        countResolution(tallies.resolution, err.steps);
+        throw e;
+      }
+    },
+  };
+}
+
+function countedFetchers(fetchers: KeyFetchers, tallies: FedpeerTallies): KeyFetchers {
+  const counted =
+    <A extends unknown[]>(source: string, fetch: (...args: A) => Promise<unknown>) =>
+    async (...args: A): Promise<unknown> => {
+      try {
+        const body = await fetch(...args);
+        tallies.keyFetches.add(source, 'success');
+        return body;
+      } catch (e) {
+        tallies.keyFetches.add(source, 'failure');
+        throw e;
+      }
+    };
+  return { direct: counted('direct', fetchers.direct), notary: counted('notary', fetchers.notary) };
 }

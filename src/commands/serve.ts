@@ -4,7 +4,11 @@
 import { access, readFile, writeFile, rm } from 'node:fs/promises';
 import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { AccessLog } from '../logger.js';
+import type { RequestListener } from 'node:http';
+import { pinoAccessLog, type AccessLog } from '../logger.js';
+import { countingAccessLog, createTallies } from '../metrics/tally.js';
+import { metricsRequestListener } from '../server/metrics-endpoint.js';
+import { PACKAGE_VERSION } from '../version.js';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { describeTypo, likelyTypos } from '../config/diagnose.js';
 import { parseSigningKeys, type SigningKey } from '../matrix/signing-key.js';
@@ -159,6 +163,10 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     return chain;
   };
 
+  // Counted only when a metrics listener will show the counts (src/metrics/tally.ts).
+  const tallies = effectiveListeners(config).some((l) => l.type === 'metrics') ? createTallies() : undefined;
+  const accessLog = tallies ? countingAccessLog(opts.accessLog ?? pinoAccessLog(logger), tallies.requests) : opts.accessLog;
+
   // The same DNS servers, CAs and clock for the outbound client and the check page.
   const outbound = {
     ...(opts.now ? { now: opts.now } : {}),
@@ -166,16 +174,23 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     ...(opts.federation?.systemCas ? { systemCas: opts.federation.systemCas } : {}),
   };
   const checkPage = config.checkPage.enabled ? await createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
-  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...outbound });
+  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...(tallies ? { tallies } : {}), ...outbound });
+  let metrics: RequestListener | undefined;
+  if (tallies) {
+    // prom-client is loaded only here, for a configured metrics listener.
+    const { createMetrics } = await import('../metrics/registry.js');
+    const source = createMetrics({ tallies, certificates: () => certificates?.entries() ?? [], version: PACKAGE_VERSION, serverName: config.serverName });
+    metrics = metricsRequestListener(source, (err) => logger.error({ err }, 'metrics: rendering failed'));
+  }
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
+    buildApp(config, { keyPublisher, logger, ...(accessLog ? { accessLog } : {}), challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
       type: listener.type,
     });
   let listeners: RunningListeners;
   try {
-    listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}) });
+    listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}), ...(metrics ? { metrics } : {}) });
   } catch (e) {
     await peer.close();
     throw e;

@@ -3,6 +3,7 @@
 // address through app.routing, so a listener on ['::', '0.0.0.0'] works the
 // way Synapse's does.
 import * as http from 'node:http';
+import type { RequestListener } from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -34,10 +35,12 @@ export interface ListenerDeps {
   makeApp(listener: ListenerConfig): Promise<FastifyInstance>;
   /** Required when a listener has `tls: true`. */
   certificates?: CertificateStore;
+  /** Answers `type: metrics` listeners; without it they are skipped with a warning. */
+  metrics?: RequestListener;
 }
 
-/** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http', 'acme']);
+/** Listener types fedpeer serves; Synapse's others (manhole, replication) are skipped with a warning. */
+export const SERVED_TYPES = new Set(['http', 'acme', 'metrics']);
 
 /**
  * The configured listeners, plus Synapse's legacy ACME listener (acme.port,
@@ -52,9 +55,13 @@ export function effectiveListeners(config: Config): ListenerConfig[] {
   ];
 }
 
-/** Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain HTTP by definition, whatever `tls` says. */
+/**
+ * Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain
+ * HTTP by definition, and metrics are plain HTTP as in Synapse, whatever
+ * `tls` says.
+ */
 export function speaksTls(listener: ListenerConfig): boolean {
-  return listener.tls && listener.type !== 'acme';
+  return listener.tls && listener.type !== 'acme' && listener.type !== 'metrics';
 }
 
 /**
@@ -161,13 +168,18 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
   };
   try {
     for (const listener of effectiveListeners(config)) {
-      if (!SERVED_TYPES.has(listener.type)) {
+      if (!SERVED_TYPES.has(listener.type) || (listener.type === 'metrics' && !deps.metrics)) {
         logger.warn({ type: listener.type }, `listener type "${listener.type}" is not served by fedpeer; skipped`);
         continue;
       }
-      const app = await deps.makeApp(listener);
-      apps.push(app);
-      const handler = requestListener(app);
+      let handler: RequestListener;
+      if (listener.type === 'metrics') {
+        handler = deps.metrics!;
+      } else {
+        const app = await deps.makeApp(listener);
+        apps.push(app);
+        handler = requestListener(app);
+      }
       const hosts = listener.kind === 'unix' ? [undefined] : listener.bindAddresses;
       let boundOne = false;
       for (const host of hosts) {
