@@ -183,3 +183,17 @@ t.test('ensureDevFiles reissues a certificate that no longer covers the names or
   t.equal(devFileStem('fed.test:8448'), 'fed.test_8448');
   t.equal(devFileStem('[::1]:8448'), '___1__8448');
 });
+
+t.test('a port that is taken, an address the machine does not have: one sentence each', async (t) => {
+  const keys = join(tmp(), 'keys');
+  await devServe(keys, { bind: addr(4, 1), port: 8448 });
+  let c = capture();
+  t.equal(await main(['serve', '--bind', addr(4, 1), '--keys-dir', keys], c.io), 1);
+  t.match(c.err(), /^fedpeer serve: cannot listen on 127\.91\.4\.1:8448: another process already listens there \(a second fedpeer\?\); stop it, or choose another port/);
+  c = capture();
+  t.equal(await main(['serve', '--bind', '192.0.2.1', '--keys-dir', keys], c.io), 1);
+  t.match(c.err(), /cannot listen on 192\.0\.2\.1:8448: this machine has no such address/);
+  const { listenProblem } = await import('../src/server/listeners.js');
+  t.match(listenProblem(Object.assign(new Error('x'), { code: 'EACCES' })), /ports below 1024 need root/);
+  t.equal(listenProblem(Object.assign(new Error('other'), { code: 'EOTHER' })), 'other');
+});

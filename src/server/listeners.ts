@@ -136,6 +136,20 @@ function listen(server: http.Server, listener: ListenerConfig, host?: string): P
   });
 }
 
+/** Why a bind failed, in words, with the way out. */
+export function listenProblem(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'another process already listens there (a second fedpeer?); stop it, or choose another port (the listener\'s port, or --port)';
+    case 'EACCES':
+      return 'not allowed: ports below 1024 need root or CAP_NET_BIND_SERVICE (or use a port above 1024 behind a proxy)';
+    case 'EADDRNOTAVAIL':
+      return 'this machine has no such address; bind_addresses (or --bind) must name one of its own addresses, or 0.0.0.0 / ::';
+    default:
+      return err.message;
+  }
+}
+
 export async function startListeners(deps: ListenerDeps): Promise<RunningListeners> {
   const { config, logger } = deps;
   const bound: BoundServer[] = [];
@@ -203,7 +217,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
             continue;
           }
           const where = listener.kind === 'unix' ? listener.path : `${host}:${listener.port}`;
-          throw new Error(`cannot listen on ${where}: ${(err as Error).message}`);
+          throw new Error(`cannot listen on ${where}: ${listenProblem(err as NodeJS.ErrnoException)}`);
         }
         boundOne = true;
         const address = server.address() ?? '';
