@@ -9,23 +9,17 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli.js';
-import type { CommandIO } from '../src/commands/io.js';
 import { checkDirectory, describeNetworkError } from '../src/acme/directory.js';
 import { numberLiterals } from '../src/commands/json-tools.js';
 import { block } from './harness/addresses.js';
 import { startHttpServer, startHttpsServer, type TestServer } from './harness/https-server.js';
 import { makeTestPki } from './harness/test-ca.js';
+import { captureIO } from './harness/cli-io.js';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 const addr = block('cli-errors');
 const tmp = () => mkdtempSync(join(tmpdir(), 'fedpeer-cli-errors-'));
 
-function capture(stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => err.push(s), readStdin: async () => stdin };
-  return { io, out: () => out.join('\n'), err: () => err.join('\n') };
-}
 
 /** Runs the built CLI; resolves with its exit code, output and how long it took. */
 function run(args: string[], opts: { cwd?: string; stdin?: string } = {}): Promise<{ code: number | null; out: string; err: string; ms: number }> {
@@ -56,7 +50,7 @@ t.teardown(async () => {
 t.test('acme renew: an ACME directory that cannot be used is one sentence, within the timeout', async (t) => {
   const pki = await makeTestPki();
   const dir = tmp();
-  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], capture().io), 0);
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], captureIO().io), 0);
   const leaf = await pki.leaf([addr(1, 3)]);
   // Accepts connections and never answers.
   const silent = net.createServer((socket) => sockets.add(socket));
@@ -108,19 +102,19 @@ t.test('canonical-json quotes the number as written, not as JSON.parse rounded i
   const r = await run(['canonical-json'], { stdin: '{"s": "9007199254740993 in a string", "a": [1, {"b.c": 9007199254740993}]}' });
   t.equal(r.code, 1);
   t.equal(r.err.trim(), 'fedpeer canonical-json: integer out of range [-(2^53)+1, 2^53-1]: 9007199254740993 at .a[1].b.c (JSON.parse would read it as 9007199254740992)');
-  let c = capture('{"big": 1e400}');
+  let c = captureIO('{"big": 1e400}');
   t.equal(await main(['canonical-json'], c.io), 1);
   t.match(c.err(), /: 1e400 at \.big \(JSON\.parse would read it as Infinity\)/);
-  c = capture('{"n": -9007199254740993.5}');
+  c = captureIO('{"n": -9007199254740993.5}');
   t.equal(await main(['canonical-json'], c.io), 1);
   t.match(c.err(), /out of range .*: -9007199254740993\.5 at \.n/);
-  c = capture('{"n": 9007199254740992}');
+  c = captureIO('{"n": 9007199254740992}');
   t.equal(await main(['canonical-json'], c.io), 1, 'written as it is read: the plain message');
   t.match(c.err(), /integer out of range \[-\(2\^53\)\+1, 2\^53-1\]: 9007199254740992 at \.n$/);
-  c = capture('{"f": 1.5}');
+  c = captureIO('{"f": 1.5}');
   t.equal(await main(['canonical-json'], c.io), 1);
   t.match(c.err(), /not an integer: 1\.5 at \.f$/);
-  c = capture('"\\ud800"');
+  c = captureIO('"\\ud800"');
   t.equal(await main(['canonical-json'], c.io), 1);
   t.match(c.err(), /lone surrogate/);
   t.same(numberLiterals('{"a\\"1": [-1, 2.5e3, "3", 4], "b": 0}'), ['-1', '2.5e3', '4', '0']);
@@ -132,7 +126,7 @@ t.test('generate-config hints the path it wrote, as typed from here', async (t) 
   t.equal(r.code, 0, r.err);
   t.match(r.err, /then: fedpeer serve --config sub\/dir\/hs\.yaml$/m);
   const abs = join(tmp(), 'etc', 'hs.yaml');
-  const c = capture();
+  const c = captureIO();
   t.equal(await main(['generate-config', '--server-name', 'example.test', '--out', abs], c.io), 0);
   t.match(c.err(), new RegExp(`then: fedpeer serve --config ${abs.replace(/[.]/g, '\\.')}$`));
 });
@@ -153,10 +147,10 @@ t.test('request -v shows the request, the Authorization header sent, and a failu
   });
   servers.push(server);
   writeFileSync(join(dir, 'ca.pem'), pki.root.certPem);
-  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], capture().io), 0);
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], captureIO().io), 0);
   const cfg = join(dir, 'hs.yaml');
   writeFileSync(cfg, `server_name: cli.test\nsigning_key_path: signing.key\nfederation_custom_ca_list: [ca.pem]\nip_range_whitelist: ['${where}/32']\n`);
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['request', '--config', cfg, '-v', `${where}:8448`, '/_matrix/federation/v1/query/profile?user_id=@x:cli.test'], c.io), 1);
   const err = c.err();
   t.match(err, new RegExp(`^> GET /_matrix/federation/v1/query/profile\\?user_id=@x:cli\\.test to ${where}:8448 via ${where}:8448$`, 'm'));
@@ -165,16 +159,16 @@ t.test('request -v shows the request, the Authorization header sent, and a failu
   t.match(err, /^< x-test: yes$/m);
   const sent = JSON.parse(c.out()).got as string;
   t.match(err, `> Authorization: ${sent}`, 'the header shown is the one the server received');
-  c = capture();
+  c = captureIO();
   t.equal(await main(['request', '--config', cfg, '--unsigned', '-v', `${where}:8448`, '/x'], c.io), 1);
   t.match(c.err(), /^> \(no Authorization header: unsigned\)$/m);
   t.equal(JSON.parse(c.out()).got, null);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['request', '--config', cfg, `${where}:8448`, '/x'], c.io), 1);
   t.match(c.err(), /^404 \(response: status:/, 'without -v, the status line only');
   t.notMatch(c.err(), /x-test/);
   // Nothing listening: the request line and the error, no status.
-  c = capture();
+  c = captureIO();
   writeFileSync(cfg, `server_name: cli.test\nsigning_key_path: signing.key\nfederation_custom_ca_list: [ca.pem]\nip_range_whitelist: ['${addr(2, 9)}/32']\nfederation_client: {request_timeout: 2s}\n`);
   t.equal(await main(['request', '--config', cfg, '-v', `${addr(2, 9)}:8448`, '/x'], c.io), 1);
   t.match(c.err(), /^> GET \/x to 127\.90\.2\.9:8448/m);
@@ -183,10 +177,10 @@ t.test('request -v shows the request, the Authorization header sent, and a failu
 
 t.test('--allow-private: loopback targets for this run only', async (t) => {
   const where = addr(3, 1);
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['resolve', `${where}:8448`], c.io), 1);
   t.match(c.out(), /ip_range_blacklist/);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['resolve', `${where}:8448`, '--allow-private'], c.io), 0, c.out());
   t.match(c.out(), new RegExp(`1\\. ${where.replace(/\./g, '\\.')}:8448`));
   const r = spawnSync(process.execPath, [CLI, 'resolve', '0.0.0.0:8448', '--allow-private'], { encoding: 'utf8' });

@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { main } from '../src/cli.js';
 import { COMMANDS } from '../src/cli/registry.js';
 import type { CommandSpec } from '../src/cli/types.js';
-import type { CommandIO } from '../src/commands/io.js';
 import { closest, editDistance } from '../src/suggest.js';
+import { captureIO } from './harness/cli-io.js';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 
@@ -17,12 +17,6 @@ function run(args: string[], env: Record<string, string> = {}): { code: number |
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => err.push(s), readStdin: async () => '' };
-  return { io, out: () => out.join('\n'), err: () => err.join('\n') };
-}
 
 /** A usage error: exit 2, nothing on stdout, exactly one line on stderr. */
 function usageError(t: Test, args: string[], message: RegExp): void {
@@ -103,15 +97,15 @@ t.test('the registry: every command and subcommand documents itself', async (t) 
       t.ok(o.description.length > 0, `${path.join(' ')} --${name} is described`);
       t.equal(o.type === 'string', o.value !== undefined, `${path.join(' ')} --${name}: a value placeholder exactly when it takes a value`);
     }
-    const c = capture();
+    const c = captureIO();
     t.equal(await main([...path, '--help'], c.io), 0);
     t.match(c.out(), new RegExp(`^Usage: fedpeer ${path.join(' ')}`));
     if (spec.run) t.ok((spec.examples ?? []).length > 0, `${path.join(' ')} has an example`);
-    const h = capture();
+    const h = captureIO();
     t.equal(await main(['help', ...path], h.io), 0);
     t.equal(h.out(), c.out());
   }
-  const c = capture();
+  const c = captureIO();
   t.equal(await main(['help'], c.io), 0);
   t.match(c.out(), /Usage: fedpeer COMMAND \[options\]/);
 });

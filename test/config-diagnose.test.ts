@@ -6,20 +6,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli.js';
-import type { CommandIO } from '../src/commands/io.js';
 import { startServer } from '../src/commands/serve.js';
 import { diagnoseConfigFile, likelyTypos } from '../src/config/diagnose.js';
 import { loadConfig } from '../src/config/load.js';
 import { captureLogger } from './harness/server-fixture.js';
+import { captureIO } from './harness/cli-io.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'fedpeer-diagnose-'));
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => err.push(s), readStdin: async () => '' };
-  return { io, out: () => out.join('\n'), err: () => err.join('\n') };
-}
 
 t.test('typos: a fedpeer key a few letters off, never a Synapse key', async (t) => {
   t.same(likelyTypos(['ip_range_whitelst', 'worker_name', 'database', 'report_stats', 'server_name', 'totally_unrelated_key', 'tls_certificate_pth']), [
@@ -30,7 +24,7 @@ t.test('typos: a fedpeer key a few letters off, never a Synapse key', async (t) 
 
 t.test('config check lists every error and the typos, in text and JSON', async (t) => {
   const dir = tmp();
-  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], capture().io), 0);
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], captureIO().io), 0);
   const file = join(dir, 'hs.yaml');
   writeFileSync(
     file,
@@ -46,7 +40,7 @@ well_known_dir: no-such-dir
 database: {name: sqlite3}
 `,
   );
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['config', 'check', file], c.io), 1);
   const out = c.out();
   t.match(out, new RegExp(`^${file.replace(/[.]/g, '\\.')}: ERRORS \\(6\\)`));
@@ -58,7 +52,7 @@ database: {name: sqlite3}
   t.match(out, /^error: well_known_dir: directory not found/m);
   t.match(out, /^warning: ip_range_whitelst: neither a fedpeer nor a Synapse key, so it is ignored; did you mean ip_range_whitelist\?$/m);
   t.notMatch(out, /database/, 'Synapse keys are not typos');
-  c = capture();
+  c = captureIO();
   t.equal(await main(['config', 'check', '--json', file], c.io), 1);
   const j = JSON.parse(c.out());
   t.equal(j.ok, false);
@@ -89,39 +83,39 @@ t.test('files that cannot be parsed: one error, JSON too', async (t) => {
   ];
   for (const [name, text, message] of cases) {
     writeFileSync(join(dir, name), text);
-    const c = capture();
+    const c = captureIO();
     t.equal(await main(['config', 'check', '--json', join(dir, name)], c.io), 1);
     const j = JSON.parse(c.out());
     t.equal(j.errors.length, 1);
     t.match(j.errors[0], message);
   }
-  const c = capture();
+  const c = captureIO();
   t.equal(await main(['config', 'check', join(dir, 'absent.yaml')], c.io), 1);
   t.match(c.out(), /: ERRORS \(1\)\nerror: config file not found: /);
 });
 
 t.test('a good file with a typo: OK, with the warning; an unreadable signing key is an error', async (t) => {
   const dir = tmp();
-  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], capture().io), 0);
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], captureIO().io), 0);
   const file = join(dir, 'hs.yaml');
   writeFileSync(file, `server_name: example.test\nsigning_key_path: signing.key\nlisteners: []\ntrusted_key_server: []\n`);
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['config', 'check', file], c.io), 0);
   t.match(c.out(), /: OK/);
   t.match(c.out(), /^warning: trusted_key_server: neither a fedpeer nor a Synapse key, so it is ignored; did you mean trusted_key_servers\?$/m);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['config', 'check', '--json', file], c.io), 0);
   t.match(JSON.parse(c.out()), { ok: true, file, warnings: [/trusted_key_server/] });
   writeFileSync(join(dir, 'bad.key'), 'not a key\n');
   writeFileSync(file, `server_name: example.test\nsigning_key_path: bad.key\nlisteners: []\n`);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['config', 'check', file], c.io), 1);
   t.match(c.out(), /^error: .*bad\.key:1: unsupported algorithm "not", only ed25519$/m);
 });
 
 t.test('serve warns about typos at start-up', async (t) => {
   const dir = tmp();
-  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], capture().io), 0);
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], captureIO().io), 0);
   const file = join(dir, 'hs.yaml');
   writeFileSync(file, `server_name: example.test\nsigning_key_path: signing.key\nlisteners: []\ndata_dir: data\nip_range_whitelst: ['10.0.0.0/8']\n`);
   const log = captureLogger('warn');

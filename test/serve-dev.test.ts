@@ -11,23 +11,17 @@ import * as https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli.js';
-import type { CommandIO } from '../src/commands/io.js';
 import { serveCommand, type RunningServer } from '../src/commands/serve.js';
 import { devFileStem, ensureDevFiles } from '../src/server/dev-files.js';
 import { issueCertificate } from '../src/server/dev-ca.js';
 import { block } from './harness/addresses.js';
 import { captureLogger } from './harness/server-fixture.js';
+import { captureIO } from './harness/cli-io.js';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 const addr = block('serve-dev');
 const tmp = () => mkdtempSync(join(tmpdir(), 'fedpeer-serve-dev-'));
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => err.push(s), readStdin: async () => '' };
-  return { io, out: () => out.join('\n'), err: () => err.join('\n') };
-}
 
 function get(host: string, port: number, path: string, ca: string, servername?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; cert: X509Certificate }> {
   return new Promise((resolve, reject) => {
@@ -52,7 +46,7 @@ t.teardown(async () => {
 });
 
 async function devServe(keysDir: string, dev: Parameters<typeof serveCommand>[0]['dev']) {
-  const c = capture();
+  const c = captureIO();
   const server = await serveCommand({ keysDir, dev, logger: captureLogger('warn').logger, io: c.io, watchCertificates: false });
   running.push(server);
   const bound = server.listeners.bound[0]!.address as import('node:net').AddressInfo;
@@ -114,7 +108,7 @@ t.test('an IP address as the server name, and two development peers federating',
   t.equal(keysOfA.server_name, `${addr(1, 1)}:8448`);
   t.ok((keysOfA.signatures as Record<string, unknown>)[`${addr(1, 2)}:8448`], 'B vouched for them');
   // And the CLI checks A as a newcomer would, with the printed command.
-  const c = capture();
+  const c = captureIO();
   t.equal(await main(['check', `${addr(1, 1)}:8448`, '--allow-private', '--ca-file', join(keys, 'dev-ca.crt')], c.io), 0, c.out());
   t.match(c.out(), /: OK/);
   await b.server.close(0);
@@ -131,7 +125,7 @@ t.test('serve usage errors', async (t) => {
     [['serve', '--server-name', 'bad name', '--keys-dir', keys], /--server-name: invalid server name "bad name"/],
   ];
   for (const [args, message] of cases) {
-    const c = capture();
+    const c = captureIO();
     t.equal(await main(args, c.io), 2, args.join(' '));
     t.match(c.err(), message);
   }
@@ -140,7 +134,7 @@ t.test('serve usage errors', async (t) => {
 t.test('dev-cert: more certificates from the same CA', async (t) => {
   const dir = tmp();
   const keys = join(dir, 'keys');
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['dev-cert', 'synapse.test', addr(2, 1), '[::1]', '--keys-dir', keys], c.io), 0, c.err());
   t.match(c.out(), /wrote \S*synapse\.test\.crt and \S*synapse\.test\.key for synapse\.test, 127\.91\.2\.1, ::1, valid until/);
   t.match(c.out(), /development CA \S*dev-ca\.crt \(created now\)/);
@@ -148,19 +142,19 @@ t.test('dev-cert: more certificates from the same CA', async (t) => {
   const cert = new X509Certificate(readFileSync(join(keys, 'synapse.test.crt')));
   t.ok(cert.verify(ca.publicKey), 'signed by the dev CA');
   t.equal(cert.checkIP('::1'), '::1');
-  c = capture();
+  c = captureIO();
   t.equal(await main(['dev-cert', 'synapse.test', '--keys-dir', keys], c.io), 1);
   t.match(c.err(), /refusing to overwrite .*synapse\.test\.crt; give --force to replace it/);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['dev-cert', 'synapse.test', '--keys-dir', keys, '--force'], c.io), 0);
   t.notMatch(c.out(), /created now/, 'the same CA');
   t.not(readFileSync(join(keys, 'synapse.test.crt'), 'utf8'), cert.toString(), 'replaced');
   for (const bad of ['synapse.test:8448', 'https://x.test', 'a b']) {
-    c = capture();
+    c = captureIO();
     t.equal(await main(['dev-cert', bad, '--keys-dir', keys], c.io), 2, bad);
     t.match(c.err(), /not a DNS name or IP address/);
   }
-  c = capture();
+  c = captureIO();
   t.equal(await main(['dev-cert', '--keys-dir', keys], c.io), 2);
   t.match(c.err(), /dev-cert needs at least one NAME/);
 });
@@ -187,10 +181,10 @@ t.test('ensureDevFiles reissues a certificate that no longer covers the names or
 t.test('a port that is taken, an address the machine does not have: one sentence each', async (t) => {
   const keys = join(tmp(), 'keys');
   await devServe(keys, { bind: addr(4, 1), port: 8448 });
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['serve', '--bind', addr(4, 1), '--keys-dir', keys], c.io), 1);
   t.match(c.err(), /^fedpeer serve: cannot listen on 127\.91\.4\.1:8448: another process already listens there \(a second fedpeer\?\); stop it, or choose another port/);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['serve', '--bind', '192.0.2.1', '--keys-dir', keys], c.io), 1);
   t.match(c.err(), /cannot listen on 192\.0\.2\.1:8448: this machine has no such address/);
   const { listenProblem } = await import('../src/server/listeners.js');

@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { main } from '../src/cli.js';
-import type { CommandIO } from '../src/commands/io.js';
 import { startServer, type RunningServer } from '../src/commands/serve.js';
 import { renderHtmlReport } from '../src/check/report-html.js';
 import { renderText } from '../src/check/report-text.js';
@@ -28,6 +27,7 @@ import { federationWorld } from './harness/federation.js';
 import { startHttpsServer, type TestServer } from './harness/https-server.js';
 import { captureLogger, startFixture, type Fixture } from './harness/server-fixture.js';
 import { requireTool } from './harness/tools.js';
+import { captureIO } from './harness/cli-io.js';
 
 const world = await federationWorld('tester-api');
 const { dns, pki, addr } = world;
@@ -36,12 +36,6 @@ t.teardown(() => world.close());
 const cfg = join(world.dir, 'homeserver.yaml');
 writeFileSync(cfg, `server_name: me.test\nsigning_key_path: unused.key\nfederation_custom_ca_list: ['${world.caFile}']\nfederation_dns_servers: ['${dns.hostPort}']\nip_range_whitelist: ['127.93.0.0/17']\n`);
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => err.push(s), readStdin: async () => '' };
-  return { io, out: () => out.join('\n'), err: () => err.join('\n') };
-}
 
 const fixtures: Fixture[] = [];
 const servers: TestServer[] = [];
@@ -128,7 +122,7 @@ function assertShape(t: Test, value: unknown, shape: Shape, at = '$'): void {
 }
 
 async function testerJson(name: string): Promise<{ code: number; report: Record<string, any> }> {
-  const c = capture();
+  const c = captureIO();
   const code = await main(['check', name, '--format', 'tester', '--config', cfg], c.io);
   return { code, report: JSON.parse(c.out()) };
 }
@@ -260,7 +254,7 @@ t.test('each key with its own signature result, in the tester shape and in both 
   t.equal(report.FederationOK, false);
   t.same(report.Version, { name: 'Synapse', version: '1.120.0' });
 
-  const j = capture();
+  const j = captureIO();
   await main(['check', 'keys.test', '--json', '--config', cfg], j.io);
   const full = JSON.parse(j.out()) as CheckReport;
   t.match(full.targets[0]!.keys!.verify_keys, [
@@ -297,10 +291,10 @@ t.test('a refused certificate, a name that does not resolve: ConnectionErrors an
 });
 
 t.test('the CLI: --format is checked', async (t) => {
-  let c = capture();
+  let c = captureIO();
   t.equal(await main(['check', 'srv.test', '--format', 'yaml'], c.io), 2);
   t.match(c.err(), /--format: expected text, json or tester, got "yaml"/);
-  c = capture();
+  c = captureIO();
   t.equal(await main(['check', 'srv.test', '--format', 'tester', '--json'], c.io), 2);
   t.match(c.err(), /--json and --format tester ask for different outputs/);
 });
@@ -431,7 +425,7 @@ t.test('key results: limits on what is verified, keys that are not keys', async 
 });
 
 t.test('testerReport of hand-made reports: TLS versions, missing facts', async (t) => {
-  const j = capture();
+  const j = captureIO();
   await main(['check', 'srv.test', '--json', '--config', cfg], j.io);
   const base = JSON.parse(j.out()) as CheckReport;
   const target = base.targets[0]!;
@@ -467,7 +461,7 @@ t.test('testerReport of hand-made reports: TLS versions, missing facts', async (
 });
 
 t.test('the client well-known fix does not invent a base URL', async (t) => {
-  const j = capture();
+  const j = captureIO();
   await main(['check', 'srv.test', '--json', '--config', cfg], j.io);
   const report = JSON.parse(j.out()) as CheckReport;
   const missing = report.findings.find((f) => f.code === 'CLIENT_WELL_KNOWN_MISSING' || f.code === 'CLIENT_WELL_KNOWN_UNREACHABLE');
@@ -478,7 +472,7 @@ t.test('the client well-known fix does not invent a base URL', async (t) => {
 
 t.test('in a real browser, no address is broken over two lines', async (t) => {
   if (!requireTool(t, 'chromium')) return;
-  const j = capture();
+  const j = captureIO();
   await main(['check', 'srv.test', '--json', '--config', cfg], j.io);
   const base = JSON.parse(j.out()) as CheckReport;
   const v6 = '2001:db8:1234:5678:9abc:def0:1234:5678';

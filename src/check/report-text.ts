@@ -2,6 +2,7 @@
 // --json): the verdict first, then the findings with their fixes, then the
 // details per step and per target. Pure.
 import { hostPort } from '../federation/errors.js';
+import { wrapWords } from '../wrap.js';
 import type { CertificateReport, CheckReport, Finding, KeyResult, TargetReport } from './types.js';
 
 const WIDTH = 100;
@@ -22,18 +23,7 @@ export function serverSoftware(r: CheckReport): string[] {
 
 /** Wraps `text` at word boundaries to WIDTH, each line prefixed with `indent`. */
 export function wrap(text: string, indent: string): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line !== '' && indent.length + line.length + 1 + word.length > WIDTH) {
-      lines.push(indent + line);
-      line = word;
-    } else {
-      line = line === '' ? word : `${line} ${word}`;
-    }
-  }
-  if (line !== '') lines.push(indent + line);
-  return lines;
+  return wrapWords(text, indent, WIDTH);
 }
 
 function finding(f: Finding): string[] {

@@ -2,22 +2,12 @@
 // and one command's page (`fedpeer COMMAND --help`, `fedpeer help COMMAND`).
 import { commandOptions, optionLabel } from './parse.js';
 import type { CommandSpec } from './types.js';
+import { wrapWords } from '../wrap.js';
 
 const WIDTH = 80;
 
-function wrapWords(text: string, indent: string, width = WIDTH): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line !== '' && indent.length + line.length + 1 + word.length > width) {
-      lines.push(indent + line);
-      line = word;
-    } else {
-      line = line === '' ? word : `${line} ${word}`;
-    }
-  }
-  if (line !== '') lines.push(indent + line);
-  return lines;
+function wrap(text: string, indent: string): string[] {
+  return wrapWords(text, indent, WIDTH);
 }
 
 function argsSynopsis(spec: CommandSpec): string[] {
@@ -41,11 +31,11 @@ export function usageLine(spec: CommandSpec, path: string): string {
 }
 
 export function commandHelp(spec: CommandSpec, path: string): string {
-  const lines = [`Usage: ${usageLine(spec, path)}`, '', ...wrapWords(spec.summary, '')];
-  for (const paragraph of (spec.description ?? '').split(/\n\s*\n/).filter((p) => p.trim() !== '')) lines.push('', ...wrapWords(paragraph, ''));
+  const lines = [`Usage: ${usageLine(spec, path)}`, '', ...wrap(spec.summary, '')];
+  for (const paragraph of (spec.description ?? '').split(/\n\s*\n/).filter((p) => p.trim() !== '')) lines.push('', ...wrap(paragraph, ''));
   if (spec.subcommands) {
     lines.push('', 'Subcommands:');
-    for (const sub of spec.subcommands) lines.push(`  ${synopsis(sub, sub.name)}`, ...wrapWords(sub.summary, '        '));
+    for (const sub of spec.subcommands) lines.push(`  ${synopsis(sub, sub.name)}`, ...wrap(sub.summary, '        '));
     lines.push('', `Run "fedpeer ${path} SUBCOMMAND --help" for a subcommand's options and an example.`);
     if (!spec.run) return lines.join('\n');
   }
@@ -56,7 +46,7 @@ export function commandHelp(spec: CommandSpec, path: string): string {
   lines.push('', 'Options:');
   for (const [name, o] of Object.entries(commandOptions(spec))) {
     const label = `  ${optionLabel(name, o)}${o.multiple ? ' (repeatable)' : ''}`;
-    const text = wrapWords(o.description, ' '.repeat(28));
+    const text = wrap(o.description, ' '.repeat(28));
     if (label.length < 27) lines.push(`${label.padEnd(28)}${text[0]!.trimStart()}`, ...text.slice(1));
     else lines.push(label, ...text);
   }
@@ -69,8 +59,8 @@ export function overviewHelp(commands: readonly CommandSpec[], version: string):
   // A command made of subcommands is listed as its subcommands.
   const entries = commands.flatMap((c) => (c.subcommands && !c.run ? c.subcommands.map((s) => [s, `${c.name} ${s.name}`] as const) : [[c, c.name] as const]));
   for (const [spec, path] of entries) {
-    const words = wrapWords(synopsis(spec, path), '    ', WIDTH);
-    lines.push(`  ${words[0]!.trimStart()}`, ...words.slice(1), ...wrapWords(spec.summary, '        '));
+    const words = wrap(synopsis(spec, path), '    ');
+    lines.push(`  ${words[0]!.trimStart()}`, ...words.slice(1), ...wrap(spec.summary, '        '));
   }
   lines.push(
     '  help [COMMAND]',
