@@ -83,7 +83,7 @@ t.test('acme renew: an ACME directory that cannot be used is one sentence, withi
     t.match(r.out, message);
     t.match(r.out, /Check acme\.directory_url\.$/m);
     t.notMatch(r.out + r.err, /TypeError|Cannot read properties|axios/);
-    t.ok(r.ms < 15_000, `answered in ${r.ms} ms, not after acme-client's minute of retries`);
+    t.ok(r.ms < 60_000, `answered in ${r.ms} ms, not after acme-client's 77 s of retries`);
   }
   // The ACME server's own CA, given: the directory check passes that step.
   await t.rejects(checkDirectory(`https://${addr(1, 3)}/directory`, { caPem: pki.root.certPem, timeoutMs: 1000 }), /its answer has no newNonce/);

@@ -146,7 +146,7 @@ listeners:
     });
     child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
   });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   t.teardown(() => clearTimeout(killer));
   await ready;
   const body = await new Promise<string>((resolve, reject) => {
