@@ -124,3 +124,15 @@ t.test('serve warns about typos at start-up', async (t) => {
   log.logger.flush();
   t.match(log.lines(), [{ level: 40, key: 'ip_range_whitelst', suggestion: 'ip_range_whitelist', msg: /did you mean ip_range_whitelist\?/ }]);
 });
+
+t.test('config check takes the file as --config too, and says when none is given', async (t) => {
+  const dir = tmp();
+  t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], captureIO().io), 0);
+  writeFileSync(join(dir, 'hs.yaml'), 'server_name: example.test\nsigning_key_path: signing.key\nlisteners: []\n');
+  let c = captureIO();
+  t.equal(await main(['config', 'check', '--config', join(dir, 'hs.yaml')], c.io), 0);
+  t.match(c.out(), /: OK/);
+  c = captureIO();
+  t.equal(await main(['config', 'check'], c.io), 2);
+  t.match(c.err(), /config check needs a file: fedpeer config check homeserver\.yaml/);
+});

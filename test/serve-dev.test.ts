@@ -3,7 +3,7 @@
 // names it serves; `fedpeer dev-cert` issues more from the same CA; two
 // development peers federate with each other.
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -190,4 +190,12 @@ t.test('a port that is taken, an address the machine does not have: one sentence
   const { listenProblem } = await import('../src/server/listeners.js');
   t.match(listenProblem(Object.assign(new Error('x'), { code: 'EACCES' })), /ports below 1024 need root/);
   t.equal(listenProblem(Object.assign(new Error('other'), { code: 'EOTHER' })), 'other');
+});
+
+t.test('dev-cert without --keys-dir: keys/ under the current directory', async (t) => {
+  const dir = tmp();
+  const r = spawnSync(process.execPath, [CLI, 'dev-cert', 'here.test'], { cwd: dir, encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^wrote keys\/here\.test\.crt and keys\/here\.test\.key for here\.test/);
+  t.ok(existsSync(join(dir, 'keys', 'dev-ca.crt')));
 });
