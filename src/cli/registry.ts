@@ -4,10 +4,12 @@ import { acme } from './commands/acme.js';
 import { check } from './commands/check.js';
 import { config } from './commands/config.js';
 import { devCert } from './commands/dev-cert.js';
+import { event } from './commands/event.js';
 import { generateConfig } from './commands/generate-config.js';
 import { canonicalJson, signJson, verifyJson } from './commands/json-tools.js';
 import { keygen } from './commands/keygen.js';
 import { keys } from './commands/keys.js';
+import { probe } from './commands/probe.js';
 import { request } from './commands/request.js';
 import { resolve } from './commands/resolve.js';
 import { serve } from './commands/serve.js';
@@ -24,7 +26,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   check,
   keys,
   request,
+  probe,
   canonicalJson,
   signJson,
   verifyJson,
+  event,
 ];

@@ -9,7 +9,7 @@ import { loadConfig, defaultConfig } from '../config/load.js';
 import { isDnsServer } from '../config/net.js';
 import type { Config } from '../config/types.js';
 import { createFederationClient, type FederationClient, type RequestSigner } from '../federation/client.js';
-import { createKeyStore, type KeyFetchers, type KeyStore } from '../federation/keys.js';
+import { createKeyStore, KEY_DOCUMENT_MAX_BYTES, type KeyFetchers, type KeyStore } from '../federation/keys.js';
 import { FederationError } from '../federation/errors.js';
 import { countResolution, type FedpeerTallies } from '../metrics/tally.js';
 import { buildXMatrixHeader } from '../matrix/signing.js';
@@ -49,7 +49,8 @@ export interface PeerServices {
   close(): Promise<void>;
 }
 
-const KEY_DOCUMENT_MAX_BYTES = 1024 * 1024;
+/** A trusted notary's answer for one server. */
+const NOTARY_ANSWER_MAX_BYTES = 1024 * 1024;
 
 export async function createPeerServices(opts: {
   config: Config;
@@ -60,6 +61,8 @@ export async function createPeerServices(opts: {
   now?: () => number;
   /** Long-running (serve): persist the key cache under data_dir and back off from failing destinations. */
   longRunning?: boolean;
+  /** Use and update the key cache under data_dir without the rest of longRunning (one-shot commands). */
+  persistKeyCache?: boolean;
   /** Count outbound requests, their resolution steps and key fetches (the metrics listener's). */
   tallies?: FedpeerTallies;
 }): Promise<PeerServices> {
@@ -74,15 +77,16 @@ export async function createPeerServices(opts: {
   });
   const client = opts.tallies ? countedClient(built, opts.tallies) : built;
   const fetchers: KeyFetchers = {
-    direct: async (server) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES })).body,
-    notary: async (notary, body) => (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: 10 * KEY_DOCUMENT_MAX_BYTES })).body,
+    direct: async (server, signal) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES, ...(signal ? { signal } : {}) })).body,
+    notary: async (notary, body, signal) =>
+      (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: NOTARY_ANSWER_MAX_BYTES, ...(signal ? { signal } : {}) })).body,
   };
   const keyStore = createKeyStore({
     fetchers: opts.tallies ? countedFetchers(fetchers, opts.tallies) : fetchers,
     trustedKeyServers: config.trustedKeyServers,
     logger: opts.logger,
     ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.longRunning ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
+    ...(opts.longRunning || opts.persistKeyCache ? { cacheFile: join(config.dataDir, 'server-keys.json') } : {}),
   });
   return {
     client,

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 export type FederationStep =
   | 'server-name'
   | 'policy'
+  | 'route'
   | 'well-known'
   | 'srv'
   | 'dns'

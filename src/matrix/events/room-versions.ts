@@ -46,6 +46,13 @@ export interface RoomVersion {
   readonly updatedRedactionRules: boolean;
   /** v11: m.room.redaction carries `redacts` in its content (MSC2174); the top-level key is kept for older clients. */
   readonly redactsInContent: boolean;
+  /**
+   * v1-10: Synapse once measured the 255 limits on `sender`, `room_id`,
+   * `type`, `state_key` and `event_id` in code points; a field within 255 code
+   * points but over 255 bytes makes the event rejected (kept, so the room's
+   * graph stays whole) rather than dropped. v11 drops it.
+   */
+  readonly lenientFieldByteLimits: boolean;
 }
 
 const V1: RoomVersion = {
@@ -64,6 +71,7 @@ const V1: RoomVersion = {
   implicitRoomCreator: false,
   updatedRedactionRules: false,
   redactsInContent: false,
+  lenientFieldByteLimits: true,
 };
 const V2: RoomVersion = { ...V1, id: '2', stateResolution: 2 };
 const V3: RoomVersion = { ...V2, id: '3', eventFormat: 2 };
@@ -74,7 +82,7 @@ const V7: RoomVersion = { ...V6, id: '7', knockJoinRule: true };
 const V8: RoomVersion = { ...V7, id: '8', restrictedJoinRule: true };
 const V9: RoomVersion = { ...V8, id: '9', restrictedJoinRuleFix: true };
 const V10: RoomVersion = { ...V9, id: '10', knockRestrictedJoinRule: true, enforceIntPowerLevels: true };
-const V11: RoomVersion = { ...V10, id: '11', implicitRoomCreator: true, updatedRedactionRules: true, redactsInContent: true };
+const V11: RoomVersion = { ...V10, id: '11', implicitRoomCreator: true, updatedRedactionRules: true, redactsInContent: true, lenientFieldByteLimits: false };
 
 export const ROOM_VERSIONS: ReadonlyMap<string, RoomVersion> = new Map(
   [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11].map((v) => [v.id, Object.freeze(v)]),

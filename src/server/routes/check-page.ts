@@ -5,8 +5,10 @@
 // api/federation-ok (GOOD or BAD), with CORS. Each check is charged to the
 // client's address before it runs, since it makes outbound requests on the
 // visitor's behalf; no_cache=1 skips the one-minute cache, at the same price.
+// All three share one queue, fair per visitor, and answer within the bound.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { limitExceeded, MatrixError } from '../../matrix/errors.js';
+import { requestLifetime } from '../request-signal.js';
 import { isValidServerName } from '../../matrix/server-name.js';
 import { addRoute } from '../matrix-errors.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -16,11 +18,20 @@ export const CHECK_PAGE_PATH = '/_fedpeer/check';
 export const CHECK_API_REPORT_PATH = `${CHECK_PAGE_PATH}/api/report`;
 export const CHECK_API_OK_PATH = `${CHECK_PAGE_PATH}/api/federation-ok`;
 
+/** Who asks, until when they wait, and whether the cache may answer. */
+export interface CheckRequestContext {
+  client?: string;
+  signal?: AbortSignal;
+  fresh?: boolean;
+}
+
 /** What the page needs from the check (src/check/page.ts provides it). */
 export interface CheckPageService {
   form(opts?: { value?: string; error?: string }): string;
-  report(serverName: string, opts?: { fresh?: boolean }): Promise<{ html: string; json: unknown }>;
-  tester(serverName: string, opts?: { fresh?: boolean }): Promise<{ report: unknown; ok: boolean }>;
+  /** Rejects with an error named QueueFullError when the queue is full, AbandonedError when `signal` fired first. */
+  report(serverName: string, context?: CheckRequestContext): Promise<{ html: string; json: unknown }>;
+  /** As `report`, in matrix-federation-tester's shape. */
+  tester(serverName: string, context?: CheckRequestContext): Promise<{ report: unknown; ok: boolean }>;
 }
 
 // As the tester sends them, so web apps built for it can call this too.
@@ -49,13 +60,33 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).headers(HTML_HEADERS).send(body);
 }
 
-export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPageService; limiter: RateLimiter }): void {
-  const charge = (request: FastifyRequest, reply: FastifyReply) => {
+export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPageService; limiter: RateLimiter; answerWithinMs?: number }): void {
+  const answerWithinMs = deps.answerWithinMs ?? 30_000;
+  /** Charges the visitor, then runs `work` in the queue; a 503 when it cannot be done within the bound. */
+  const checked = async <T>(request: FastifyRequest, reply: FastifyReply, name: string, work: (context: CheckRequestContext) => Promise<T>): Promise<T> => {
     const wait = deps.limiter.take(request.ip);
     if (wait > 0) {
       reply.header('retry-after', String(Math.ceil(wait / 1000)));
       throw limitExceeded(wait);
     }
+    // Answered within the bound: a check still queued then is dropped, one
+    // still running goes on (its report is cached for whoever asks next).
+    const lifetime = requestLifetime(reply, answerWithinMs);
+    const late = new Promise<undefined>((resolve) => lifetime.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+    let done: T | undefined;
+    try {
+      done = await Promise.race([work({ client: request.ip, signal: lifetime.signal, fresh: fresh(request.query as Record<string, unknown>) }), late]);
+    } catch (e) {
+      const what = (e as Error).name;
+      if (what !== 'QueueFullError' && what !== 'AbandonedError') throw e;
+    } finally {
+      lifetime.done();
+    }
+    if (done === undefined) {
+      reply.header('retry-after', '30');
+      throw new MatrixError(503, 'M_LIMIT_EXCEEDED', `The check of ${name} could not be done now (too many checks waiting, or it took longer than ${answerWithinMs / 1000} s); try again in a while`, { retry_after_ms: 30_000 });
+    }
+    return done;
   };
   const api = (answer: (report: unknown, ok: boolean, reply: FastifyReply) => FastifyReply) => ({
     OPTIONS: async (_request: FastifyRequest, reply: FastifyReply) => reply.code(200).headers(CORS_HEADERS).send(''),
@@ -64,8 +95,7 @@ export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPa
       const query = request.query as Record<string, unknown>;
       const name = typeof query.server_name === 'string' ? query.server_name.trim() : '';
       if (name === '') throw new MatrixError(400, 'M_MISSING_PARAM', 'Missing server_name parameter');
-      charge(request, reply);
-      const { report, ok } = await deps.service.tester(name, { fresh: fresh(query) });
+      const { report, ok } = await checked(request, reply, name, (context) => deps.service.tester(name, context));
       return answer(report, ok, reply);
     },
   });
@@ -79,8 +109,7 @@ export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPa
       if (!isValidServerName(name)) {
         return html(reply, 400, deps.service.form({ value: name, error: 'Not a valid server name: give a host name or IP address with an optional port, such as example.org or example.org:8448 (no https://, no user ID).' }));
       }
-      charge(request, reply);
-      const { html: page, json } = await deps.service.report(name, { fresh: fresh(query) });
+      const { html: page, json } = await checked(request, reply, name, (context) => deps.service.report(name, context));
       if (query.format === 'json') return reply.type('application/json').header('cache-control', 'no-store').send(JSON.stringify(json));
       return html(reply, 200, page);
     },
