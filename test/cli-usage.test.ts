@@ -86,6 +86,33 @@ t.test('every command has its own help: fedpeer COMMAND --help and fedpeer help 
   t.equal(run(['version']).out.trim(), run(['--version']).out.trim());
 });
 
+t.test('event and probe: each subcommand takes only its own options', async (t) => {
+  usageError(t, ['event', 'id', '--key', 'k', '--room-version', '10'], /^fedpeer event id: unknown option --key\. event id takes: --room-version V, --help\./);
+  usageError(t, ['event', 'sign', '--config', 'x.yaml'], /^fedpeer event sign: unknown option --config\. event sign takes: --room-version V, --key FILE, --server-name NAME, --help\./);
+  usageError(t, ['event', 'redact', '--room-verison', '11'], /unknown option --room-verison \(did you mean --room-version\?\)/);
+  usageError(t, ['event', 'sigh'], /^fedpeer event: unknown event subcommand "sigh" \(did you mean "sign"\?\); event has: sign, id, redact, verify/);
+  usageError(t, ['probe', 'hs.test', '--config', 'p.yaml', '--notary', 'x'], /^fedpeer probe: unknown option --notary\. probe takes: --only ID,\.\.\., --room ALIAS_OR_ID, --json, --tap, --junit FILE, --untrusted-port PORT, --dns-listen ADDRESS\[:PORT\], --config FILE, --dns-server HOST:PORT, --ca-file PEM, --allow-private, --log-level LEVEL, --help\./);
+  usageError(t, ['probe', 'hs.test', '--config', 'p.yaml', '--log-level', 'loud'], /^fedpeer probe: --log-level: unknown log level "loud"/);
+  usageError(t, ['probe', 'a.test', 'b.test'], /^fedpeer probe: unexpected argument "b\.test": fedpeer probe NAME \[options\]/);
+  const verify = run(['event', 'verify', '--help']);
+  t.equal(verify.code, 0);
+  t.match(verify.out, /^Usage: fedpeer event verify \[options\]\n/);
+  t.match(verify.out, /--public-key BASE64[^]*--key-id ed25519:ID[^]*-c, --config FILE +Fetch the keys of every required server[^]*--allow-private/);
+  t.match(verify.out, /\nExamples:\n {2}fedpeer event verify --room-version 10 --public-key /);
+  const event = run(['event', '--help']);
+  t.match(event.out, /^Usage: fedpeer event SUBCOMMAND \[options\][^]*Subcommands:\n {2}sign \[--room-version V\] \[--key FILE\] \[--server-name NAME\]\n[^]*\n {2}id \[--room-version V\]\n[^]*\n {2}redact [^]*\n {2}verify /);
+  const probe = run(['help', 'probe']);
+  t.equal(probe.code, 0);
+  t.match(probe.out, /^Usage: fedpeer probe NAME \[options\]\n/);
+  t.match(probe.out, /\nArguments:\n {2}NAME +the server name to probe\n/);
+  t.match(probe.out, /--untrusted-port PORT +The untrusted identity.s port \(default 8449, 0 for\s+none\)/);
+  t.match(probe.out, /-c, --config FILE +The probe's identity/);
+  t.match(probe.out, /\nExamples:\n {2}fedpeer probe hs\.test --config probe\.yaml\n/);
+  const overview = run(['--help']);
+  t.match(overview.out, /\n {2}probe NAME \[--only ID,\.\.\.\]/);
+  t.match(overview.out, /\n {2}event sign \[--room-version V\][^]*\n {2}event verify /);
+});
+
 t.test('the registry: every command and subcommand documents itself', async (t) => {
   const all: Array<[CommandSpec, string[]]> = COMMANDS.flatMap((c) => [[c, [c.name]] as [CommandSpec, string[]], ...(c.subcommands ?? []).map((s) => [s, [c.name, s.name]] as [CommandSpec, string[]])]);
   const names = new Set<string>();
