@@ -151,17 +151,40 @@ function listen(server: http.Server, listener: ListenerConfig, host?: string): P
   });
 }
 
-/** Why a bind failed, in words, with the way out. */
-export function listenProblem(err: NodeJS.ErrnoException): string {
+/** Why a bind failed, in words, and the way out when there is a usual one. */
+export function listenFailure(err: NodeJS.ErrnoException): { problem: string; fix?: string } {
   switch (err.code) {
     case 'EADDRINUSE':
-      return 'another process already listens there (a second fedpeer?); stop it, or choose another port (the listener\'s port, or --port)';
+      return { problem: 'another process already listens there (a second fedpeer?)', fix: "stop it, or choose another port (the listener's port, or --port)" };
     case 'EACCES':
-      return 'not allowed: ports below 1024 need root or CAP_NET_BIND_SERVICE (or use a port above 1024 behind a proxy)';
+      return { problem: 'not allowed: ports below 1024 need root or CAP_NET_BIND_SERVICE', fix: 'or use a port above 1024 behind a proxy' };
     case 'EADDRNOTAVAIL':
-      return 'this machine has no such address; bind_addresses (or --bind) must name one of its own addresses, or 0.0.0.0 / ::';
+      return { problem: 'this machine has no such address', fix: 'bind_addresses (or --bind) must name one of its own addresses, or 0.0.0.0 / ::' };
     default:
-      return err.message;
+      return { problem: err.message };
+  }
+}
+
+/** Why a bind failed, in words, with the way out. */
+export function listenProblem(err: NodeJS.ErrnoException): string {
+  const { problem, fix } = listenFailure(err);
+  if (fix === undefined) return problem;
+  return fix.startsWith('or ') ? `${problem} (${fix})` : `${problem}; ${fix}`;
+}
+
+/** A bind that failed: where, and why; `problem` without the way out, for callers with a better one of their own. */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  readonly problem: string;
+  constructor(
+    readonly where: string,
+    readonly port: number | undefined,
+    err: NodeJS.ErrnoException,
+  ) {
+    super(`cannot listen on ${where}: ${listenProblem(err)}`);
+    this.name = 'ListenError';
+    this.code = err.code;
+    this.problem = listenFailure(err).problem;
   }
 }
 
@@ -232,7 +255,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
             continue;
           }
           const where = listener.kind === 'unix' ? listener.path : `${host}:${listener.port}`;
-          throw new Error(`cannot listen on ${where}: ${listenProblem(err as NodeJS.ErrnoException)}`);
+          throw new ListenError(where, listener.kind === 'unix' ? undefined : listener.port, err as NodeJS.ErrnoException);
         }
         boundOne = true;
         const address = server.address() ?? '';
