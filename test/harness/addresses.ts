@@ -48,6 +48,12 @@ export const BLOCKS = {
   bench: 70,
   // rooms and the room peer 127.80-89
   'events-cli': 80,
+  rooms: 81,
+  'rooms-peer': 82,
+  'rooms-store': 83,
+  'rooms-bench': 84,
+  'rooms-input': 85,
+  'rooms-library': 86,
   // CLI and sandbox 127.90-99
   'cli-errors': 90,
   'serve-dev': 91,
