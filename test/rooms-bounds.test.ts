@@ -154,6 +154,34 @@ t.test('through the federation endpoints', async (t) => {
     t.notOk(A.events(roomId).some((e) => e.eventId === orphan.eventId));
   });
 
+  t.test('/send: a sender that hangs up stops its fetches, and nothing of the transaction is kept', async (t) => {
+    // N, not M: A's client backs off M after the tar pit above.
+    let asked = 0;
+    let release!: () => void;
+    const answered = new Promise<void>((r) => (release = r));
+    N.hooks.onRequest = async (req) => {
+      if (req.endpoint !== 'get_missing_events') return undefined;
+      asked++;
+      await answered;
+      return { respond: { events: [] } };
+    };
+    t.teardown(() => {
+      delete N.hooks.onRequest;
+    });
+    const orphan = N.buildEvent({ roomId, sender: `@nel:${N.serverName}`, type: 'm.room.message', content: { body: 'abandoned' }, prevEvents: [fakeId()] });
+    const body = { origin: N.serverName, origin_server_ts: Date.now(), pdus: [orphan.pdu], edus: [] };
+    const gone = await N.server.peer.client.request(A.serverName, 'PUT', '/_matrix/federation/v1/send/hangup', { body, timeoutMs: 700 }).catch((e: Error) => e);
+    t.match(gone, { message: /700 ms|timeout|abort/i }, 'N gave up waiting');
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(asked, 1, 'A had asked N once');
+    t.notOk(txnIds(N.serverName).includes('hangup'), 'the transaction ID is not remembered: a retry is processed');
+    t.equal(A.rooms.data.stored(orphan.eventId), undefined, 'nothing of it stored');
+    // (N's client now backs off A after its own timeout: the lane is asked directly.)
+    t.same(await A.rooms.transactions.receive(N.serverName, 'after-hangup', { pdus: [] }), { pdus: {} }, "N's lane is free again");
+  });
+
   t.test('inviting: the room is not locked while the invitee server answers', async (t) => {
     N.hooks.onInvite = () => ({ delayMs: 1500 });
     t.teardown(() => {
