@@ -50,7 +50,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseKey(keyId: string, entry: unknown): { key: string; publicKey: KeyObject } | string {
+/** One verify_keys (or old_verify_keys) entry: its public key, or what is wrong with it. */
+export function parseKey(keyId: string, entry: unknown): { key: string; publicKey: KeyObject } | string {
   if (!KEY_ID.test(keyId)) return `key id ${JSON.stringify(keyId)} is not ed25519:<[a-zA-Z0-9_]+>`;
   if (!isObject(entry) || typeof entry.key !== 'string') return `${keyId}: missing "key"`;
   let bytes: Buffer;

@@ -51,6 +51,10 @@ export const BLOCKS = {
   'rooms-peer': 82,
   'rooms-store': 83,
   'rooms-bench': 84,
+  // probe 127.110-119
+  probe: 110,
+  'probe-wrong': 111,
+  'probe-units': 112,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
