@@ -52,12 +52,16 @@ Commands:
         --config, with full resolution and TLS policy; print the status
         (headers with -v) and the JSON body. Exit 1 on a non-2xx answer.
   probe NAME --config FILE [--only ID,...] [--room ALIAS_OR_ID] [--json | --tap] [--junit FILE]
+        [--client-url URL --access-token TOKEN [--user USER_ID]]
         [--untrusted-port PORT] [--dns-listen ADDRESS[:PORT]] [--dns-server HOST:PORT] [--ca-file PEM]
         Conformance run against NAME's federation API as the server of --config,
         whose listeners the probe serves meanwhile (NAME calls back for its keys):
         key document, /version, request authentication, errors, and how NAME
         reaches out (resolution, SNI, Host, key fetch, certificate checks, with
-        a second identity on --untrusted-port, default 8449, 0 for none).
+        a second identity on --untrusted-port, default 8449, 0 for none), and
+        rooms: events made to order sent into --room (joined by the probe), or
+        into a room the probe creates and the token's user joins (--client-url,
+        --access-token or FEDPEER_PROBE_ACCESS_TOKEN).
         Each check: id, spec section, what was sent and received, verdict.
         --json prints the report (docs/PROBE.md), --tap TAP 14, --junit FILE
         writes JUnit XML. Exit 0 only when no check failed.
@@ -113,6 +117,9 @@ const OPTIONS = {
   force: { type: 'boolean' },
   only: { type: 'string' },
   room: { type: 'string' },
+  'client-url': { type: 'string' },
+  'access-token': { type: 'string' },
+  user: { type: 'string' },
   tap: { type: 'boolean' },
   junit: { type: 'string' },
   'untrusted-port': { type: 'string' },
@@ -225,6 +232,9 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           ...(positionals[1] ? { name: positionals[1] } : {}),
           ...(str('only') !== undefined ? { only: str('only')! } : {}),
           ...(str('room') !== undefined ? { room: str('room')! } : {}),
+          ...(str('client-url') !== undefined ? { clientUrl: str('client-url')! } : {}),
+          ...((str('access-token') ?? process.env.FEDPEER_PROBE_ACCESS_TOKEN) !== undefined ? { accessToken: (str('access-token') ?? process.env.FEDPEER_PROBE_ACCESS_TOKEN)! } : {}),
+          ...(str('user') !== undefined ? { user: str('user')! } : {}),
           ...(str('junit') !== undefined ? { junit: str('junit')! } : {}),
           ...(str('untrusted-port') !== undefined ? { untrustedPort: str('untrusted-port')! } : {}),
           ...(str('dns-listen') !== undefined ? { dnsListen: str('dns-listen')! } : {}),
