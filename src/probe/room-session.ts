@@ -93,7 +93,7 @@ async function setUpRoom(ctx: ProbeContext): Promise<RoomSession> {
     how = `${users.main} joined ${ctx.room}${ctx.room === roomId ? '' : ` (${roomId})`}`;
     ctx.atEnd(async () => {
       const { eventId } = await ctx.rooms.leave(users.main, roomId);
-      await waitServed(ctx, eventId, 'leave');
+      await waitServed(ctx, eventId, 'leave', true);
     });
   } else if (ctx.client && clientUser) {
     const created = await createAndInvite(ctx, users, clientUser, setup);
@@ -205,15 +205,19 @@ export function getEvent(ctx: ProbeContext, eventId: string): Promise<SendResult
   return signedRequest(ctx, 'GET', `/_matrix/federation/v1/event/${enc(eventId)}`);
 }
 
-/** Asks /event until the target serves the event or roomWaitMs pass. */
-export async function waitServed(ctx: ProbeContext, eventId: string, label: string): Promise<{ ok: boolean; exchange: Exchange }> {
+/**
+ * Asks /event until the target serves the event or roomWaitMs pass. With
+ * `orForbidden` a 403 ends the wait too: after the probe's own leave the
+ * target no longer serves the room's events to it, and says so.
+ */
+export async function waitServed(ctx: ProbeContext, eventId: string, label: string, orForbidden = false): Promise<{ ok: boolean; exchange: Exchange }> {
   const deadline = performance.now() + ctx.roomWaitMs;
   let tries = 0;
   for (;;) {
     const r = await getEvent(ctx, eventId);
     tries++;
     const status = 'status' in r.response ? r.response.status : undefined;
-    if (status === 200) return { ok: true, exchange: exchange(`${label}: /event`, r, `served after ${tries} request(s)`) };
+    if (status === 200 || (orForbidden && status === 403)) return { ok: true, exchange: exchange(`${label}: /event`, r, `${status === 200 ? 'served' : 'known'} after ${tries} request(s)`) };
     if (status === undefined || performance.now() + POLL_MS > deadline) {
       return { ok: false, exchange: exchange(`${label}: /event`, r, `not served within ${ctx.roomWaitMs} ms (${tries} request(s)), last: ${describe(r.response)}`) };
     }
@@ -289,10 +293,14 @@ export async function observe(ctx: ProbeContext, room: ProbeRoom, event: BuiltEv
       // A message right after it: the state at that message is the state this event made.
       const next = build(ctx, room, { sender: room.user, type: 'm.room.message', content: { msgtype: 'm.notice', body: 'fedpeer probe: after a state event' }, ...after(event, room.version) });
       const t = await sendTransaction(ctx, [next.pdu]);
-      exchanges.push(exchange('a message after it', t.result, describeSend(t)));
-      const w = await waitServed(ctx, next.eventId, 'the message after it');
-      exchanges.push(w.exchange);
-      if (w.ok) at = next.eventId;
+      const refused = t.pdus?.[next.eventId]?.error;
+      // The spec allows events that reference rejected ones; a target that refuses them leaves make_join to tell.
+      exchanges.push(exchange('a message after it', t.result, refused === undefined ? describeSend(t) : `refused ("${refused}"), so /state_ids cannot show the state this event made`));
+      if (refused === undefined) {
+        const w = await waitServed(ctx, next.eventId, 'the message after it');
+        exchanges.push(w.exchange);
+        if (w.ok) at = next.eventId;
+      }
     }
     if (at !== undefined) {
       const s = await stateHolds(ctx, room, at, event.eventId);
