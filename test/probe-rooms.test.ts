@@ -64,7 +64,9 @@ t.test('--room: every room check passes against fedpeer, and the probe leaves at
 t.test('--client-url and --access-token: the probe creates a room, the token user joins it, the client API sees the outcomes', async (t) => {
   const target = await roomTarget('client.test', 3);
   t.teardown(() => target.close());
-  const api = await startClientApi(target.server.rooms, world.addr(3, 1), 8008, { 'secret-token': '@user:client.test' });
+  // Over https, with a certificate of the test CA the probe's config trusts.
+  const leaf = await world.pki.leaf([world.addr(3, 1)]);
+  const api = await startClientApi(target.server.rooms, world.addr(3, 1), 8443, { 'secret-token': '@user:client.test' }, { cert: leaf.chainPem, key: leaf.keyPem, name: world.addr(3, 1) });
   t.teardown(() => api.close());
   const r = await world.probe(['client.test', '--config', world.probeConfig, '--json', '--only', 'rooms', '--client-url', api.url, '--access-token', 'secret-token', '--user', '@user:client.test']);
   const report = JSON.parse(r.stdout) as import('../src/probe/types.js').ProbeReport;
@@ -84,7 +86,7 @@ t.test('--client-url and --access-token: the probe creates a room, the token use
   t.same(target.server.rooms.invites(), [], 'the invite was used');
 });
 
-t.test('a server that serves rejected events over /event (as Synapse does) still passes: rejection is read from /state_ids and make_join', async (t) => {
+t.test('a server that serves rejected events over /event (as Synapse does) still passes: rejection is read from make_join', async (t) => {
   const target = await roomTarget('servesall.test', 4);
   t.teardown(() => target.close());
   serveRejectedEvents(target.server.rooms);
@@ -120,3 +122,32 @@ for (const [name, c, check, reason, deviate] of wrong) {
     );
   });
 }
+
+t.test('when the room cannot be had, the room checks say why', async (t) => {
+  const target = await roomTarget('paths.test', 8);
+  t.teardown(() => target.close());
+  await target.server.rooms.createRoom({ creator: '@host:paths.test', alias: 'powerful', joinRule: 'public', powerLevels: { users_default: 100 } });
+  const api = await startClientApi(target.server.rooms, world.addr(8, 1), 8008, { good: '@user:paths.test', stranger: '@nobody:paths.test' });
+  t.teardown(() => api.close());
+  const run = async (args: string[]) => (await world.probeJson('paths.test', ['--only', 'rooms.valid-event,rooms.auth-power', ...args])).report.checks;
+  const client = (token: string) => ['--client-url', api.url, '--access-token', token];
+
+  t.match(await run(['--room', '#nothing:paths.test']), [{ verdict: 'could_not_run', reason: /^@fedpeer-probe:probe\.test could not join #nothing:paths\.test through paths\.test: / }, { verdict: 'could_not_run' }]);
+  t.match(await run(client('wrong')), [{ verdict: 'could_not_run', reason: `the client API at ${api.url} did not take the access token (whoami: 401 M_UNKNOWN_TOKEN)` }]);
+  t.match(await run([...client('good'), '--user', '@other:paths.test']), [{ verdict: 'could_not_run', reason: "the access token is @user:paths.test's, not @other:paths.test's as --user says" }]);
+  t.match(await run(client('stranger')), [{ verdict: 'could_not_run', reason: /^the target refused the invite of @nobody:paths\.test to the probe's room: / }]);
+  t.match(await run(['--room', '#powerful:paths.test', ...client('good')]), [
+    { verdict: 'pass', reason: /^@fedpeer-probe:probe\.test joined #powerful:paths\.test \(!\S+\); @user:paths\.test \(the access token's user\) is not in it, so the client API shows nothing\. / },
+    { verdict: 'could_not_run', reason: /^@fedpeer-probe:probe\.test has power 100 in !\S+, enough for a org\.fedpeer\.probe\.power state event \(50\): give a room where the probe's user has less power$/ },
+  ]);
+});
+
+t.test('a target busy with another transaction (429) gets the transaction again', async (t) => {
+  const target = await roomTarget('busy.test', 9);
+  t.teardown(() => target.close());
+  let refused = 0;
+  target.server.rooms.hooks.onSend = (req) => (req.origin === 'probe.test' && refused++ === 0 ? { reject: { status: 429, errcode: 'M_UNKNOWN', error: 'Too many concurrent transactions' } } : undefined);
+  const { report } = await world.probeJson('busy.test', ['--only', 'rooms.forged-signature', '--room', '#probe:busy.test']);
+  t.match(report.checks, [{ verdict: 'pass' }]);
+  t.ok(refused > 1, 'the refused transaction came again');
+});

@@ -5,6 +5,7 @@
 // report shows "Bearer <access token>".
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { isIP } from 'node:net';
 import { readResponse, type SendResult } from './sender.js';
 import type { SentRequest } from './types.js';
 
@@ -52,6 +53,7 @@ export function createClientApi(opts: ClientApiOptions): ClientApi {
   const base = new URL(opts.url);
   const prefix = base.pathname.replace(/\/+$/, '');
   const secure = base.protocol === 'https:';
+  const host = base.hostname.replace(/^\[|\]$/g, '');
 
   function request(method: string, path: string, body?: unknown): Promise<SendResult> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
@@ -67,13 +69,14 @@ export function createClientApi(opts: ClientApiOptions): ClientApi {
     }
     const options: https.RequestOptions = {
       method,
-      host: base.hostname.replace(/^\[|\]$/g, ''),
+      host,
       port: base.port === '' ? (secure ? 443 : 80) : Number(base.port),
       path: sent.path,
       headers,
       timeout: opts.timeoutMs,
       ...(secure && opts.cas && opts.cas.length > 0 ? { ca: [...opts.cas] } : {}),
-      ...(secure ? { servername: base.hostname.replace(/^\[|\]$/g, '') } : {}),
+      // SNI carries host names only (RFC 6066); an IP address is checked against the certificate all the same.
+      ...(secure && isIP(host) === 0 ? { servername: host } : {}),
     };
     return new Promise((resolve) => {
       const fail = (why: string) => resolve({ request: sent, response: { failure: why } });

@@ -2,7 +2,8 @@
 // room checks with an access token: the handful of calls the probe makes
 // (whoami, join, leave, one event of a room), each answered from the peer
 // itself. fedpeer serves no client API of its own; this one only forwards.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { RoomPeer } from '../../src/rooms/peer.js';
 import { MatrixError } from '../../src/matrix/errors.js';
 
@@ -21,8 +22,14 @@ async function readBody(req: IncomingMessage): Promise<void> {
   for await (const _ of req) void _;
 }
 
-/** Serves `tokens` (access token -> user ID of `peer`) on http://address:port. */
-export async function startClientApi(peer: RoomPeer, address: string, port: number, tokens: Record<string, string>): Promise<ClientApiServer> {
+/** Serves `tokens` (access token -> user ID of `peer`) on http://address:port, or https with `tls`. */
+export async function startClientApi(
+  peer: RoomPeer,
+  address: string,
+  port: number,
+  tokens: Record<string, string>,
+  tls?: { cert: string; key: string; name: string },
+): Promise<ClientApiServer> {
   const seen: string[] = [];
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     await readBody(req);
@@ -49,15 +56,16 @@ export async function startClientApi(peer: RoomPeer, address: string, port: numb
     }
     answer(res, 404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
   };
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     route(req, res).catch((e: unknown) => {
       if (e instanceof MatrixError) answer(res, e.status, { errcode: e.errcode, error: e.message });
       else answer(res, 500, { errcode: 'M_UNKNOWN', error: (e as Error).message });
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(port, address, resolve));
   return {
-    url: `http://${address}:${port}`,
+    url: tls ? `https://${tls.name}:${port}` : `http://${address}:${port}`,
     seen,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
