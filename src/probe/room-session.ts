@@ -205,6 +205,17 @@ export function getEvent(ctx: ProbeContext, eventId: string): Promise<SendResult
   return signedRequest(ctx, 'GET', `/_matrix/federation/v1/event/${enc(eventId)}`);
 }
 
+export const statusOf = (r: SendResult): number | undefined => ('status' in r.response ? r.response.status : undefined);
+
+/** What an answer of /event says of the event. */
+export function readServed(r: SendResult): EventObservation['served'] {
+  const pdu = (r.json as { pdus?: unknown[] } | undefined)?.pdus?.[0] as { content?: unknown } | undefined;
+  const status = statusOf(r);
+  if (status === 200 && typeof pdu?.content === 'object' && pdu.content !== null) return { content: pdu.content as JsonObject };
+  if (status === 404) return 'not_found';
+  return { unknown: `/event answered ${describe(r.response)}` };
+}
+
 /**
  * Asks /event until the target serves the event or roomWaitMs pass. With
  * `orForbidden` a 403 ends the wait too: after the probe's own leave the
@@ -268,12 +279,8 @@ export async function observe(ctx: ProbeContext, room: ProbeRoom, event: BuiltEv
   const entry = sent.pdus?.[event.eventId];
   const observation: EventObservation = { served: { unknown: 'not asked' }, ...(entry !== undefined ? { pduResult: typeof entry?.error === 'string' ? { error: entry.error } : {} } : {}) };
   const got = await getEvent(ctx, event.eventId);
-  const status = 'status' in got.response ? got.response.status : undefined;
-  const pdu = (got.json as { pdus?: unknown[] } | undefined)?.pdus?.[0] as { content?: unknown } | undefined;
-  if (status === 200 && typeof pdu?.content === 'object' && pdu.content !== null) observation.served = { content: pdu.content as JsonObject };
-  else if (status === 404) observation.served = 'not_found';
-  else observation.served = { unknown: `/event answered ${describe(got.response)}` };
-  exchanges.push(exchange('/event', got, status === 200 ? 'served' : describe(got.response)));
+  observation.served = readServed(got);
+  exchanges.push(exchange('/event', got, describe(got.response)));
   if (!opts.skipNewest) {
     const newest = await newestEvents(ctx, room);
     exchanges.push(newest.exchange);

@@ -8,7 +8,7 @@ import type { JsonObject } from '../../matrix/canonical-json.js';
 import type { BuiltEvent } from '../../rooms/build-event.js';
 import type { CheckDefinition, ProbeContext } from '../context.js';
 import { SPEC_REFS } from '../context.js';
-import { combine, isMatrixError } from '../judge.js';
+import { combine, describe, isMatrixError } from '../judge.js';
 import { judgeAccepted, judgeDropped, judgeDuplicate, judgeNotAccepted, judgePduLimit, judgeRedacted, type Judgement, type EventObservation } from '../room-judge.js';
 import {
   after,
@@ -16,6 +16,8 @@ import {
   describeSend,
   exchange,
   getEvent,
+  readServed,
+  statusOf,
   newTxnId,
   observe,
   probeUsers,
@@ -118,9 +120,8 @@ async function pduLimit(ctx: ProbeContext): Promise<Outcome> {
       applied = [];
       for (const e of [events[0]!, events[OVER_LIMIT - 1]!]) {
         const r = await getEvent(ctx, e.eventId);
-        const served = 'status' in r.response && r.response.status === 200;
-        exchanges.push(exchange('/event', r, served ? 'served: applied' : `not served (${'status' in r.response ? r.response.status : r.response.failure})`));
-        if (served) applied.push(e.eventId);
+        exchanges.push(exchange('/event', r, describe(r.response)));
+        if (statusOf(r) === 200) applied.push(e.eventId);
       }
     }
   }
@@ -136,25 +137,22 @@ async function duplicate(ctx: ProbeContext, room: ProbeRoom): Promise<Outcome> {
   const marker = await sync(ctx, room, 'after the first transaction');
   exchanges.push(marker.exchange);
   const firstServed = await getEvent(ctx, first.eventId);
-  const firstOk = 'status' in firstServed.response && firstServed.response.status === 200;
-  exchanges.push(exchange('/event of its event', firstServed, firstOk ? 'served' : `not served: ${'status' in firstServed.response ? firstServed.response.status : firstServed.response.failure}`));
-  if (!once.pdus || !marker.ok || !firstOk) return { verdict: 'could_not_run', reason: 'the first transaction was not taken, so there is nothing to repeat', exchanges };
+  exchanges.push(exchange('/event of its event', firstServed, describe(firstServed.response)));
+  if (!once.pdus || !marker.ok || statusOf(firstServed) !== 200) return { verdict: 'could_not_run', reason: 'the first transaction was not taken, so there is nothing to repeat', exchanges };
   const again = await sendTransaction(ctx, [first.pdu, added.pdu], txnId);
   exchanges.push(exchange(`transaction ${txnId} again, one event added`, again.result, describeSend(again)));
   const marker2 = await sync(ctx, room, 'after the repeated transaction');
   exchanges.push(marker2.exchange);
   const addedServed = await getEvent(ctx, added.eventId);
-  exchanges.push(exchange('/event of the added event', addedServed, 'status' in addedServed.response ? String(addedServed.response.status) : addedServed.response.failure));
-  const status = 'status' in again.result.response ? again.result.response.status : undefined;
-  const as = 'status' in addedServed.response ? addedServed.response.status : undefined;
-  const served: EventObservation['served'] = as === 200 ? { content: {} } : as === 404 ? 'not_found' : { unknown: `/event answered ${'status' in addedServed.response ? addedServed.response.status : addedServed.response.failure}` };
+  exchanges.push(exchange('/event of the added event', addedServed, describe(addedServed.response)));
+  const status = statusOf(again.result);
   const judged = judgeDuplicate(
     {
-      ...(status !== undefined ? { status } : { failure: (again.result.response as { failure: string }).failure }),
+      ...(status !== undefined ? { status } : { failure: describe(again.result.response) }),
       listsAdded: again.pdus !== undefined && added.eventId in again.pdus,
       sameAnswer: JSON.stringify(again.result.json) === JSON.stringify(once.result.json),
     },
-    served,
+    readServed(addedServed),
   );
   return { ...judged, exchanges };
 }
