@@ -2,9 +2,8 @@
 // check so that each failure is reported on its own (Synapse's own reading
 // stops at the first problem: src/matrix/server-keys.ts). Pure: the caller
 // passes the time.
-import type { KeyObject } from 'node:crypto';
 import { MAX_KEY_VALIDITY_MS, parseKey } from '../matrix/server-keys.js';
-import { verifyJsonSignature } from '../matrix/signing.js';
+import { verifyJsonSignature, type VerifyKey } from '../matrix/signing.js';
 import type { Outcome } from './types.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -21,8 +20,8 @@ export function judgeServerName(doc: unknown, target: string): Outcome {
 }
 
 /** verify_keys: at least one well-formed Ed25519 key; also returns the keys for the signature check. */
-export function judgeVerifyKeys(doc: unknown): Outcome & { keys: Record<string, KeyObject> } {
-  const keys: Record<string, KeyObject> = {};
+export function judgeVerifyKeys(doc: unknown): Outcome & { keys: Record<string, VerifyKey> } {
+  const keys: Record<string, VerifyKey> = {};
   if (!isObject(doc) || !isObject(doc.verify_keys)) return { ...fail('verify_keys is missing or not an object'), keys };
   const problems: string[] = [];
   for (const [keyId, entry] of Object.entries(doc.verify_keys)) {
@@ -38,7 +37,7 @@ export function judgeVerifyKeys(doc: unknown): Outcome & { keys: Record<string, 
 }
 
 /** Every signature by one of the document's own keys verifies, and there is at least one. */
-export function judgeSelfSignature(doc: unknown, target: string, keys: Record<string, KeyObject>): Outcome {
+export function judgeSelfSignature(doc: unknown, target: string, keys: Record<string, VerifyKey>): Outcome {
   if (Object.keys(keys).length === 0) return { verdict: 'could_not_run', reason: 'no usable key in verify_keys to check signatures with (see identity.verify-keys)' };
   const byServer = isObject(doc) && isObject(doc.signatures) ? doc.signatures[target] : undefined;
   if (!isObject(byServer)) return fail(`the document carries no signature from ${target}`);

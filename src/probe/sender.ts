@@ -84,7 +84,7 @@ export async function createSender(opts: SenderOptions): Promise<Sender> {
     ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
     ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
   });
-  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses });
+  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, routes: parts.routes });
   const timeoutMs = opts.timeoutMs ?? opts.config.federationClient.requestTimeoutMs;
   const resolutions = new Map<string, Promise<Resolution | Error>>();
   const resolve = (name: string): Promise<Resolution | Error> => {

@@ -43,6 +43,7 @@ export const BLOCKS = {
   limits: 60,
   hostile: 61,
   soak: 62,
+  hardening: 63,
   // bench
   bench: 70,
   // rooms and the room peer 127.80-89
@@ -51,6 +52,9 @@ export const BLOCKS = {
   'rooms-peer': 82,
   'rooms-store': 83,
   'rooms-bench': 84,
+  // federation routes and SOCKS 127.100-109
+  routes: 100,
+  socks: 101,
   // probe 127.110-119
   probe: 110,
   'probe-wrong': 111,
@@ -59,7 +63,7 @@ export const BLOCKS = {
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
-  // control API and library 127.120-129; hardening keeps 127.63-69.
+  // control API and library 127.120-129; hardening keeps 127.64-69.
 } as const satisfies Record<string, number>;
 
 export type Area = keyof typeof BLOCKS;

@@ -62,7 +62,12 @@ export async function probeWorld(area: Area, probeRaw: Record<string, unknown> =
       ...probeRaw,
     }),
   );
+  // Each probe run signs with a new key, and a target fetches one origin's keys
+  // at most once a minute: the targets' clocks move a minute on at every run.
+  let ahead = 0;
+  const targetNow = () => Date.now() + ahead;
   const probe = async (args: string[]) => {
+    ahead += 61_000;
     let stdout = '';
     let stderr = '';
     const io: CommandIO = { stdout: (t) => void (stdout += `${t}\n`), stderr: (t) => void (stderr += `${t}\n`), readStdin: async () => '' };
@@ -80,7 +85,7 @@ export async function probeWorld(area: Area, probeRaw: Record<string, unknown> =
     },
     async startTarget(name, c, raw = {}) {
       world.dns.set(name, 'A', world.addr(c, 1));
-      return startFixture({ address: world.addr(c, 1), serverName: name, certNames: [name], raw: { ...outbound, ...raw } });
+      return startFixture({ address: world.addr(c, 1), serverName: name, certNames: [name], raw: { ...outbound, ...raw }, now: targetNow });
     },
     probe,
     async probeJson(target, args = []) {
