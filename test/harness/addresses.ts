@@ -52,6 +52,8 @@ export const BLOCKS = {
   'rooms-peer': 82,
   'rooms-store': 83,
   'rooms-bench': 84,
+  'rooms-input': 85,
+  'rooms-library': 86,
   // federation routes and SOCKS 127.100-109
   routes: 100,
   socks: 101,
