@@ -11,9 +11,15 @@ import type { RoomPeer } from '../../src/rooms/peer.js';
 
 type Body = { pdus?: Pdu[]; edus?: unknown[] };
 
-/** Lets the peer process `pdus` instead of what was sent (the request itself was authenticated as usual). */
-async function receiveInstead(peer: RoomPeer, req: HookRequest, pdus: Pdu[]) {
-  return { respond: await peer.transactions.receive(req.origin, req.params.txnId!, { ...(req.body as Body), pdus }) };
+/** The peer processes `change(pdus)` instead of what was sent (the request itself was authenticated as usual). */
+function changePdus(peer: RoomPeer, change: (pdus: Pdu[]) => Pdu[]): void {
+  peer.hooks.onSend = async (req: HookRequest) => {
+    const body = req.body as Body;
+    const pdus = body.pdus ?? [];
+    // Over the limit the peer's own refusal stands.
+    if (pdus.length > 50) return undefined;
+    return { respond: await peer.transactions.receive(req.origin, req.params.txnId!, { ...body, pdus: change(pdus) }) };
+  };
 }
 
 function versionOf(peer: RoomPeer, pdu: Pdu) {
@@ -27,35 +33,21 @@ function versionOf(peer: RoomPeer, pdu: Pdu) {
  * before the peer checks it. Hashes are left as they are.
  */
 export function acceptForgedSignatures(peer: RoomPeer, server: string, key: SigningKey): void {
-  peer.hooks.onSend = (req) => {
-    const pdus = (req.body as Body).pdus ?? [];
-    if (pdus.length > 50) return undefined;
-    return receiveInstead(
-      peer,
-      req,
-      pdus.map((pdu) => {
-        const version = versionOf(peer, pdu);
-        const sig = (pdu.signatures as Record<string, Record<string, string>> | undefined)?.[server]?.[key.keyId];
-        if (!version || sig === undefined) return pdu;
-        const redacted = redactPdu(pdu, version);
-        if (verifyJsonSignature(redacted, server, key.keyId, key.publicKey).ok) return pdu;
-        return { ...pdu, signatures: { ...(pdu.signatures as object), [server]: { [key.keyId]: signDetached(signedBytes(redacted), key) } } };
-      }),
-    );
-  };
+  changePdus(peer, (pdus) =>
+    pdus.map((pdu) => {
+      const version = versionOf(peer, pdu);
+      const sig = (pdu.signatures as Record<string, Record<string, string>> | undefined)?.[server]?.[key.keyId];
+      if (!version || sig === undefined) return pdu;
+      const redacted = redactPdu(pdu, version);
+      if (verifyJsonSignature(redacted, server, key.keyId, key.publicKey).ok) return pdu;
+      return { ...pdu, signatures: { ...(pdu.signatures as object), [server]: { [key.keyId]: signDetached(signedBytes(redacted), key) } } };
+    }),
+  );
 }
 
 /** Drops events whose content hash does not match, instead of keeping them redacted. */
 export function dropWrongHashes(peer: RoomPeer): void {
-  peer.hooks.onSend = (req) => {
-    const pdus = (req.body as Body).pdus ?? [];
-    if (pdus.length > 50) return undefined;
-    return receiveInstead(
-      peer,
-      req,
-      pdus.filter((pdu) => checkContentHash(pdu)),
-    );
-  };
+  changePdus(peer, (pdus) => pdus.filter((pdu) => checkContentHash(pdu)));
 }
 
 /** Forgets every transaction ID, so a repeated transaction is processed again. */

@@ -5,7 +5,7 @@
 // target (see room-judge.ts for how each outcome is told apart).
 import { redactPdu } from '../../matrix/events/index.js';
 import type { JsonObject } from '../../matrix/canonical-json.js';
-import type { BuiltEvent } from '../../rooms/build-event.js';
+import type { BuildEventOptions, BuiltEvent } from '../../rooms/build-event.js';
 import type { CheckDefinition, ProbeContext } from '../context.js';
 import { SPEC_REFS } from '../context.js';
 import { combine, describe, isMatrixError } from '../judge.js';
@@ -62,6 +62,30 @@ async function trial(
   const seen = await observe(ctx, room, subject, sent, opts);
   const { verdict, reason } = judge(seen.observation);
   return { verdict, reason: `${subject.eventId}: ${reason}`, exchanges: [...exchanges, ...seen.exchanges] };
+}
+
+/** One message made to order: who sends it, its text, and what is wrong with it. */
+interface Message extends Pick<BuildEventOptions, 'sender' | 'signature' | 'hash' | 'extra'> {
+  /** What the transaction carries, for the report. */
+  label: string;
+  body: string;
+}
+
+/** A check that sends one message made to order (or says why it cannot: a string) and judges what became of it. */
+function oneMessage(
+  id: string,
+  title: string,
+  expected: string,
+  make: (ctx: ProbeContext, room: ProbeRoom) => Message | string,
+  judge: (o: EventObservation, event: BuiltEvent, room: ProbeRoom) => Judgement,
+): CheckDefinition {
+  return roomCheck(id, title, expected, (ctx, room) => {
+    const m = make(ctx, room);
+    if (typeof m === 'string') return Promise.resolve({ verdict: 'could_not_run', reason: m });
+    const { label, body, ...options } = m;
+    const event = build(ctx, room, { ...options, type: 'm.room.message', content: text(body) });
+    return trial(ctx, room, label, [event], event, (o) => judge(o, event, room));
+  });
 }
 
 function roomCheck(id: string, title: string, expected: string, run: (ctx: ProbeContext, room: ProbeRoom) => Promise<Outcome>, spec: CheckDefinition['spec'] = SPEC_REFS.pduChecks): CheckDefinition {
@@ -164,24 +188,19 @@ export const roomChecks: CheckDefinition[] = [
     'A correctly formed, signed and authorised state event and message sent in a transaction are accepted: /event serves them, /state_ids after the state event holds it, the client (with a token) is shown them.',
     validEvent,
   ),
-  roomCheck(
+  oneMessage(
     'rooms.forged-signature',
     'An event with a forged signature is dropped',
     "An event whose signature does not verify with the origin's key is dropped: /event does not serve it and it never becomes part of the room.",
-    (ctx, room) => {
-      const event = build(ctx, room, { sender: room.user, type: 'm.room.message', content: text('a forged signature'), signature: 'bad' });
-      return trial(ctx, room, 'an event with a forged signature', [event], event, judgeDropped);
-    },
+    (_ctx, room) => ({ label: 'an event with a forged signature', sender: room.user, body: 'a forged signature', signature: 'bad' }),
+    judgeDropped,
   ),
-  roomCheck(
+  oneMessage(
     'rooms.content-hash',
     'An event with a wrong content hash is redacted, not dropped',
     'An event whose content hash does not match (its signature, over the redacted form, still verifies) is kept in its redacted form: /event serves it with the redacted content, and so does the client.',
-    (ctx, room) => {
-      const event = build(ctx, room, { sender: room.user, type: 'm.room.message', content: text('a wrong content hash'), hash: 'bad' });
-      const redacted = redactPdu(event.pdu, room.version).content as JsonObject;
-      return trial(ctx, room, 'an event with a wrong content hash', [event], event, (o) => judgeRedacted(o, redacted));
-    },
+    (_ctx, room) => ({ label: 'an event with a wrong content hash', sender: room.user, body: 'a wrong content hash', hash: 'bad' }),
+    (o, event, room) => judgeRedacted(o, redactPdu(event.pdu, room.version).content as JsonObject),
   ),
   roomCheck(
     'rooms.auth-power',
@@ -189,35 +208,35 @@ export const roomChecks: CheckDefinition[] = [
     'A state event from a joined sender without the power level it needs fails the authorization rules and is rejected: it never reaches the room state (/state_ids) or the client.',
     authPower,
   ),
-  roomCheck(
+  oneMessage(
     'rooms.auth-not-joined',
     'A message from a user who is not joined is rejected',
     'A message from a sender who is not a member of the room fails the authorization rules and is rejected: it is never among the events the target builds on (make_join prev_events) nor shown to the client.',
-    (ctx, room) => {
+    (ctx) => {
       const outsider = probeUsers(ctx.origin).outsider;
-      const event = build(ctx, room, { sender: outsider, type: 'm.room.message', content: text('a message from a user who is not joined') });
-      return trial(ctx, room, `a message from ${outsider}, who never joined`, [event], event, judgeNotAccepted);
+      return { label: `a message from ${outsider}, who never joined`, sender: outsider, body: 'a message from a user who is not joined' };
     },
+    judgeNotAccepted,
   ),
-  roomCheck(
+  oneMessage(
     'rooms.wrong-room-id',
     'An event naming another room is not taken into this one',
     "An event whose room_id names another room than the one its prev_events and auth_events belong to is not accepted: it does not become part of the test room, as its auth events are not that room's.",
     (ctx, room) => {
       const other = `!fedpeer-probe-${ctx.runTag}:${ctx.origin}`;
-      const event = build(ctx, room, { sender: room.user, type: 'm.room.message', content: text('an event naming another room'), extra: { room_id: other } });
-      return trial(ctx, room, `an event of ${room.roomId} naming ${other}`, [event], event, judgeNotAccepted);
+      return { label: `an event of ${room.roomId} naming ${other}`, sender: room.user, body: 'an event naming another room', extra: { room_id: other } };
     },
+    judgeNotAccepted,
   ),
-  roomCheck(
+  oneMessage(
     'rooms.wrong-origin',
     "An event of another server's user, signed by the probe, is dropped",
     "An event whose sender belongs to another server (the target's own user) and that only the probe signed lacks the signature of the sender's server and is dropped.",
-    (ctx, room) => {
-      if (room.targetMember === undefined) return Promise.resolve({ verdict: 'could_not_run', reason: `no member of ${ctx.target} is joined to ${room.roomId}, in whose name the probe could send` });
-      const event = build(ctx, room, { sender: room.targetMember, type: 'm.room.message', content: text(`a message in the name of ${room.targetMember}`) });
-      return trial(ctx, room, `a message in the name of ${room.targetMember}, signed only by ${ctx.origin}`, [event], event, judgeDropped);
-    },
+    (ctx, room) =>
+      room.targetMember === undefined
+        ? `no member of ${ctx.target} is joined to ${room.roomId}, in whose name the probe could send`
+        : { label: `a message in the name of ${room.targetMember}, signed only by ${ctx.origin}`, sender: room.targetMember, body: `a message in the name of ${room.targetMember}` },
+    judgeDropped,
   ),
   {
     id: 'rooms.pdu-limit',
