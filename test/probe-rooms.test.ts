@@ -151,3 +151,27 @@ t.test('a target busy with another transaction (429) gets the transaction again'
   t.match(report.checks, [{ verdict: 'pass' }]);
   t.ok(refused > 1, 'the refused transaction came again');
 });
+
+t.test("the client API's answers are bounded: size, time, and a refused connection", async (t) => {
+  const { createServer } = await import('node:http');
+  const { createClientApi } = await import('../src/probe/client-api.js');
+  const address = world.addr(10, 1);
+  const server = createServer((req, res) => {
+    if (req.url?.endsWith('/whoami')) {
+      // A trickle, one byte a while: only the deadline of the whole exchange ends it.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const tick = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(tick));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(`{"content":"${'x'.repeat(1024 * 1024)}"}`);
+  });
+  await new Promise<void>((resolve) => server.listen(8008, address, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  server.on('connection', (s) => t.teardown(() => s.destroy()));
+  const api = createClientApi({ url: `http://${address}:8008`, token: 'tok', timeoutMs: 400 });
+  t.match(await api.whoami(), { response: { failure: /no complete answer within 400 ms/ } });
+  t.match(await api.event('!r:x', '$e'), { response: { failure: 'answer larger than 1048576 bytes' } });
+  const refused = createClientApi({ url: `http://${world.addr(10, 2)}:8008`, token: 'tok', timeoutMs: 400 });
+  t.match(await refused.leave('!r:x'), { request: { method: 'POST', path: '/_matrix/client/v3/rooms/!r%3Ax/leave', authorization: ['Bearer <access token>'] }, response: { failure: /ECONNREFUSED/ } });
+});

@@ -73,29 +73,33 @@ export function createClientApi(opts: ClientApiOptions): ClientApi {
       port: base.port === '' ? (secure ? 443 : 80) : Number(base.port),
       path: sent.path,
       headers,
-      timeout: opts.timeoutMs,
       ...(secure && opts.cas && opts.cas.length > 0 ? { ca: [...opts.cas] } : {}),
       // SNI carries host names only (RFC 6066); an IP address is checked against the certificate all the same.
       ...(secure && isIP(host) === 0 ? { servername: host } : {}),
     };
     return new Promise((resolve) => {
-      const fail = (why: string) => resolve({ request: sent, response: { failure: why } });
+      const done = (r: SendResult) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const fail = (why: string) => done({ request: sent, response: { failure: why } });
       const req = (secure ? https : http).request(options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
           if (size > MAX_RESPONSE_BYTES) {
-            req.destroy();
             fail(`answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+            req.destroy();
             return;
           }
           chunks.push(c);
         });
-        res.on('end', () => resolve({ request: sent, ...readResponse(res.statusCode ?? 0, Buffer.concat(chunks)) }));
+        res.on('end', () => done({ request: sent, ...readResponse(res.statusCode ?? 0, Buffer.concat(chunks)) }));
         res.on('error', (e) => fail(e.message));
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)));
+      // The whole exchange, not each silence: a trickling answer cannot hold the probe either.
+      const timer = setTimeout(() => req.destroy(new Error(`no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
       req.on('error', (e) => fail(`${opts.url}: ${e.message}`));
       req.end(payload);
     });
