@@ -175,3 +175,14 @@ t.test("the client API's answers are bounded: size, time, and a refused connecti
   const refused = createClientApi({ url: `http://${world.addr(10, 2)}:8008`, token: 'tok', timeoutMs: 400 });
   t.match(await refused.leave('!r:x'), { request: { method: 'POST', path: '/_matrix/client/v3/rooms/!r%3Ax/leave', authorization: ['Bearer <access token>'] }, response: { failure: /ECONNREFUSED/ } });
 });
+
+t.test('rooms of other versions: 1 (event IDs in the event, reference pairs) and 11', async (t) => {
+  for (const [i, version] of ['1', '11'].entries()) {
+    const name = `v${version}.test`;
+    const target = await world.startTarget(name, 20 + i, { test_users: { [`@host:${name}`]: {} } });
+    t.teardown(() => target.close());
+    await target.server.rooms.createRoom({ creator: `@host:${name}`, alias: 'probe', joinRule: 'public', roomVersion: version });
+    const { report } = await world.probeJson(name, ['--only', 'rooms', '--room', `#probe:${name}`]);
+    for (const c of report.checks) t.equal(c.verdict, 'pass', `room version ${version}, ${c.id}: ${c.reason}`);
+  }
+});
