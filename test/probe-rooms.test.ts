@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeWorld } from './harness/probe-world.js';
 import { startClientApi } from './harness/client-api.js';
-import { acceptForgedSignatures, dropWrongHashes, forgetTransactionIds, serveRejectedEvents } from './harness/wrong-rooms.js';
+import { acceptForgedSignatures, acceptOversizedTransactions, acceptOwnUsersFromOthers, dropWrongHashes, forgetTransactionIds, serveRejectedEvents } from './harness/wrong-rooms.js';
 import { validateJsonSchema } from './harness/json-schema.js';
 import { parseSigningKeys } from '../src/matrix/signing-key.js';
 import { roomChecks } from '../src/probe/checks/rooms.js';
@@ -103,6 +103,8 @@ const wrong: Array<[string, number, string, RegExp, (f: Fixture) => void]> = [
   ['forgery.test', 5, 'rooms.forged-signature', /\/event serves it: it was kept, not dropped; it is among the prev_events of the event the target made next/, (f) => acceptForgedSignatures(f.server.rooms, 'probe.test', probeKey)],
   ['dropper.test', 6, 'rooms.content-hash', /\/event does not know it \(404\): it was dropped instead of kept redacted/, (f) => dropWrongHashes(f.server.rooms)],
   ['forgetful.test', 7, 'rooms.duplicate-transaction', /^the transaction ID was processed a second time: its answer lists the added event and \/event serves the added event$/, (f) => forgetTransactionIds(f.server.rooms)],
+  ['impostor.test', 11, 'rooms.wrong-origin', /\/event serves it: it was kept, not dropped; it is among the prev_events of the event the target made next/, (f) => acceptOwnUsersFromOthers(f.server.rooms)],
+  ['glutton.test', 12, 'rooms.pdu-limit', /^answered 200, yet \/event serves 2 of its events \(\$\S+, \.\.\.\): the transaction was applied$/, (f) => acceptOversizedTransactions(f.server.rooms)],
 ];
 
 for (const [name, c, check, reason, deviate] of wrong) {

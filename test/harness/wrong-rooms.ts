@@ -8,6 +8,7 @@ import { signDetached, signedBytes, verifyJsonSignature } from '../../src/matrix
 import type { SigningKey } from '../../src/matrix/signing-key.js';
 import type { HookRequest } from '../../src/rooms/hooks.js';
 import type { RoomPeer } from '../../src/rooms/peer.js';
+import { domainOf } from '../../src/rooms/identity.js';
 
 type Body = { pdus?: Pdu[]; edus?: unknown[] };
 
@@ -48,6 +49,36 @@ export function acceptForgedSignatures(peer: RoomPeer, server: string, key: Sign
 /** Drops events whose content hash does not match, instead of keeping them redacted. */
 export function dropWrongHashes(peer: RoomPeer): void {
   changePdus(peer, (pdus) => pdus.filter((pdu) => checkContentHash(pdu)));
+}
+
+/**
+ * Takes events in the name of its own users that only another server signed:
+ * before the peer checks them, it adds its own signature, as a server that
+ * checks only the origin's signature in effect does.
+ */
+export function acceptOwnUsersFromOthers(peer: RoomPeer): void {
+  const { serverName, signingKey } = peer.identity;
+  changePdus(peer, (pdus) =>
+    pdus.map((pdu) => {
+      const version = versionOf(peer, pdu);
+      const signatures = (pdu.signatures ?? {}) as Record<string, Record<string, string>>;
+      if (!version || domainOf(String(pdu.sender)) !== serverName || signatures[serverName] !== undefined) return pdu;
+      return { ...pdu, signatures: { ...signatures, [serverName]: { [signingKey.keyId]: signDetached(signedBytes(redactPdu(pdu, version)), signingKey) } } };
+    }),
+  );
+}
+
+/** Takes transactions over the 50-PDU limit: the PDUs go through in two transactions of its own, answered as one. */
+export function acceptOversizedTransactions(peer: RoomPeer): void {
+  peer.hooks.onSend = async (req: HookRequest) => {
+    const body = req.body as Body;
+    const pdus = body.pdus ?? [];
+    if (pdus.length <= 50) return undefined;
+    const txnId = req.params.txnId!;
+    const first = await peer.transactions.receive(req.origin, txnId, { ...body, pdus: pdus.slice(0, 50) });
+    const rest = await peer.transactions.receive(req.origin, `${txnId} (rest)`, { ...body, pdus: pdus.slice(50), edus: [] });
+    return { respond: { pdus: { ...first.pdus, ...rest.pdus } } };
+  };
 }
 
 /** Forgets every transaction ID, so a repeated transaction is processed again. */
