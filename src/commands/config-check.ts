@@ -92,7 +92,7 @@ export async function configCheckCommand(io: CommandIO, opts: { file?: string; j
     '',
     'listeners:',
     ...report.listeners.map((l) =>
-      l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
+      l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.type === 'control' ? 'control API (docs/CONTROL.md)' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
     ),
     ...(config.ignoredKeys.length ? ['', `homeserver.yaml keys fedpeer does not use: ${config.ignoredKeys.join(', ')}`] : []),
     ...warnings.map((w) => `warning: ${w}`),

@@ -71,7 +71,8 @@ export function requestListener(app: FastifyInstance): RequestListener {
   };
 }
 
-function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+/** A Fastify instance with fedpeer's error answers, JSON body parser and access line, and no routes (the control app builds on it too). */
+export function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
     // and write two lines per request. The onResponse hook below writes one

@@ -37,7 +37,7 @@ export interface ListenerDeps {
 }
 
 /** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http', 'acme']);
+export const SERVED_TYPES = new Set(['http', 'acme', 'control']);
 
 /**
  * The configured listeners, plus Synapse's legacy ACME listener (acme.port,
@@ -73,13 +73,16 @@ function serverLimits(config: Config): http.ServerOptions {
   };
 }
 
-function applyLimits(server: http.Server, config: Config): void {
+function applyLimits(server: http.Server, config: Config, listener: ListenerConfig): void {
   const l = config.limits;
   server.headersTimeout = l.headersTimeoutMs;
   server.requestTimeout = l.requestTimeoutMs;
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.maxConnections = l.maxConnections;
-  closeSilentConnections(server, l.connectionTimeoutMs);
+  // The control API long-polls (waits for events, joins that take a remote
+  // server's time) in silence; its callers hold the token, and the header,
+  // request and keep-alive timeouts still bound what anyone else can hold.
+  if (listener.type !== 'control') closeSilentConnections(server, l.connectionTimeoutMs);
 }
 
 /**
@@ -180,7 +183,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         } else {
           server = http.createServer(serverLimits(config), handler);
         }
-        applyLimits(server, config);
+        applyLimits(server, config, listener);
         try {
           await listen(server, listener, host);
         } catch (err) {
