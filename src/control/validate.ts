@@ -51,8 +51,11 @@ export function integer(min: number, max: number): Reader<number> {
 
 /** An integer written in a query string. */
 export function integerText(min: number, max: number): Reader<number> {
-  const read = integer(min, max);
-  return (value, key) => read(typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value, key);
+  return (value, key) => {
+    const n = typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : NaN;
+    if (!(n >= min && n <= max)) throw invalid(key, `an integer from ${min} to ${max}`, value);
+    return n;
+  };
 }
 
 export const boolean: Reader<boolean> = (value, key) => {
