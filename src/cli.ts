@@ -72,6 +72,19 @@ Commands:
         every required signature (keys fetched through --config's key store,
         or the one given), exit 0 when all pass, 1 with the reason
         (docs/ROOMS.md).
+  room create --config FILE --as USER [--alias LOCALPART] [--room-version V] [--invite-only]
+  room join --config FILE --as USER ROOM_ID_OR_ALIAS [--via SERVER]...
+  room send --config FILE --as USER ROOM_ID TEXT
+  room invite --config FILE --as USER ROOM_ID USER_ID
+  room leave --config FILE --as USER ROOM_ID
+  room events --config FILE ROOM_ID [--json] [--wait-for-body TEXT --timeout SECONDS]
+        Drive the room peer of a running fedpeer serve through the control
+        listener of FILE (type: control; its token from control_token or
+        data_dir/control.token). create and join print the room ID; send,
+        invite and leave the event ID; events the timeline (--json: the
+        events), or with --wait-for-body exits 0 once an m.room.message with
+        that body is there, 1 at the timeout (default 30 s). USER is a
+        test_users entry or its local part (docs/CONTROL.md).
   help, --help      This text.
   version, --version
 
@@ -101,6 +114,12 @@ const OPTIONS = {
   'dns-server': { type: 'string', multiple: true },
   'ca-file': { type: 'string', multiple: true },
   force: { type: 'boolean' },
+  as: { type: 'string' },
+  alias: { type: 'string' },
+  'invite-only': { type: 'boolean' },
+  via: { type: 'string', multiple: true },
+  'wait-for-body': { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -235,6 +254,22 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           ...(str('public-key') ? { publicKey: str('public-key')! } : {}),
           ...(str('key-id') ? { keyId: str('key-id')! } : {}),
           ...outbound(),
+        });
+      }
+      case 'room': {
+        const { roomCommand } = await import('./commands/room.js');
+        return await roomCommand(io, {
+          ...(positionals[1] ? { subcommand: positionals[1] } : {}),
+          args: positionals.slice(2),
+          ...(str('config') ? { config: str('config')! } : {}),
+          ...(str('as') ? { as: str('as')! } : {}),
+          ...(str('alias') ? { alias: str('alias')! } : {}),
+          ...(str('room-version') ? { roomVersion: str('room-version')! } : {}),
+          inviteOnly: values['invite-only'] === true,
+          ...(list('via') ? { via: list('via')! } : {}),
+          json: values.json === true,
+          ...(str('wait-for-body') !== undefined ? { waitForBody: str('wait-for-body')! } : {}),
+          ...(str('timeout') !== undefined ? { timeout: str('timeout')! } : {}),
         });
       }
       default:
