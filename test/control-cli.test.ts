@@ -213,6 +213,25 @@ t.test('control_token from the config; a short one is refused', async (t) => {
   t.equal(Object.keys(await loadConfig(own.file)).includes('controlToken'), false, 'the token is not enumerable');
 });
 
+t.test('a control listener on a Unix socket; something else on the port', async (t) => {
+  const U = await writeConfig(addr(6, 1));
+  const config = JSON.parse(readFileSync(U.file, 'utf8'));
+  config.listeners[1] = { path: join(U.dir, 'control.sock'), type: 'control' };
+  writeFileSync(U.file, JSON.stringify(config));
+  const s = await serve(U.file);
+  t.teardown(() => s.server.close(1000));
+  const created = await run(['room', 'create', '--config', U.file, '--as', 'alice']);
+  t.equal(created.code, 0, created.err);
+  t.ok(s.server.rooms.rooms().includes(created.out));
+
+  const http = await import('node:http');
+  const html = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>'));
+  await new Promise<void>((r) => html.listen(8009, addr(6, 2), r));
+  t.teardown(() => new Promise((r) => html.close(r)));
+  const other = await writeConfig(addr(6, 2), { control_token: 'some-token-of-16-chars' });
+  t.match((await run(['room', 'events', '--config', other.file, '!r:x'])).err, `fedpeer room: ${addr(6, 2)}:8009 is not a fedpeer control API (answered 200 without JSON): check the control listener in the config`);
+});
+
 t.test('the built binaries: fedpeer serve with a control listener, driven by fedpeer room', async (t) => {
   const C = await writeConfig(addr(5, 1));
   const child = spawn(process.execPath, [CLI, 'serve', '--config', C.file, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -37,12 +37,17 @@ export async function ensureControlToken(config: TokenConfig, random: (bytes: nu
   if (existing !== undefined) return existing;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const token = random(32).toString('base64url');
+  const file = controlTokenPath(config.dataDir);
   try {
     // 'wx': two servers starting on one data_dir must not overwrite each other's token.
-    await writeFile(controlTokenPath(config.dataDir), `${token}\n`, { mode: 0o600, flag: 'wx' });
+    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return (await readControlToken(config))!;
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') throw new Error(`cannot write the control token ${file} (${code}): make data_dir writable, or set control_token in the config`);
+    const theirs = await readControlToken(config);
+    // A dangling symbolic link exists for 'wx' but not for reading.
+    if (theirs === undefined) throw new Error(`${file} is in the way of the control token (a dangling link?): remove it`);
+    return theirs;
   }
   return token;
 }
