@@ -9,7 +9,7 @@ import t from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPeer, type Peer, type StartPeerOptions, type TimelineEvent } from '../../src/index.js';
+import { startPeer, type Peer, type StartPeerOptions } from '../../src/index.js';
 import { supportedRoomVersions } from '../../src/matrix/events/room-versions.js';
 import { ENV, hsUser, readInteropEnv, type HsUser, type InteropEnv } from './homeserver.js';
 
@@ -29,6 +29,7 @@ async function suite(env: InteropEnv): Promise<void> {
   const stamp = Date.now().toString(36);
   const dataDir = fp.dataDir ?? join(tmpdir(), `fedpeer-interop-${fp.serverName.replace(/[^A-Za-z0-9.-]/g, '_')}`);
   const ca = fp.caCert && fp.caKey ? { certPem: readFileSync(fp.caCert, 'utf8'), keyPem: readFileSync(fp.caKey, 'utf8') } : undefined;
+  const refused: string[] = [];
   const options: StartPeerOptions = {
     serverName: fp.serverName,
     bind: fp.bind,
@@ -42,6 +43,12 @@ async function suite(env: InteropEnv): Promise<void> {
     allowedRanges: ['0.0.0.0/0', '::/0'],
     queueRetry: { initialMs: 500, maxMs: 5000 },
     control: true,
+    // Kept across the restart below: everything fedpeer refused, for the last check.
+    hooks: {
+      onEvent: (event, status) => {
+        if (status !== 'accepted' && status !== 'outlier') refused.push(`${event.eventId} (${event.type} ${JSON.stringify(event.content)} from ${event.sender}): ${status}: ${peer.rooms.data.stored(event.eventId)?.reason}`);
+      },
+    },
   };
   let peer: Peer = await startPeer(options);
   t.teardown(() => peer.close());
@@ -61,8 +68,9 @@ async function suite(env: InteropEnv): Promise<void> {
   const bob = `@bob:${fp.serverName}`;
   const carol = `@carol:${fp.serverName}`;
   const sees = (roomId: string, eventId: string) => peer.waitForEvent(roomId, (e) => e.eventId === eventId, { timeout: wait });
+  /** Until fedpeer's current state has this membership (not merely an event like it: a rejoin must not match the first join). */
   const seesMember = (roomId: string, userId: string, membership: string) =>
-    peer.waitForEvent(roomId, (e: TimelineEvent) => e.type === 'm.room.member' && e.stateKey === userId && e.content.membership === membership, { timeout: wait });
+    until(`${userId} to be "${membership}" in ${roomId} at fedpeer`, () => peer.rooms.rooms().includes(roomId) && peer.state(roomId).some((s) => s.type === 'm.room.member' && s.stateKey === userId && s.content.membership === membership));
   const until = async (what: string, check: () => boolean | Promise<boolean>) => {
     const deadline = Date.now() + wait;
     while (!(await check())) {
@@ -266,4 +274,8 @@ async function suite(env: InteropEnv): Promise<void> {
       await u2.waitFor(roomId, (e) => e.event_id === reply.eventId, wait);
     });
   }
+
+  await t.test('fedpeer refused nothing the homeserver sent', async (t) => {
+    t.same(refused, []);
+  });
 }
