@@ -6,14 +6,13 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { startPeer, createDevCa, type Peer } from '../src/index.js';
-import { federationWorld } from './harness/federation.js';
+import { block } from './harness/addresses.js';
 
-const world = await federationWorld('rooms');
-t.teardown(() => world.close());
+const addr = block('rooms-input');
 const ca = await createDevCa();
-const A = await startPeer({ ca, bind: world.addr(2, 1), users: { alice: {} }, queueRetry: { initialMs: 100 } });
+const A = await startPeer({ ca, bind: addr(2, 1), users: { alice: {} }, queueRetry: { initialMs: 100 } });
 t.teardown(() => A.close());
-const M = await startPeer({ ca, bind: world.addr(2, 2), users: { mal: {}, other: {} } });
+const M = await startPeer({ ca, bind: addr(2, 2), users: { mal: {}, other: {} } });
 t.teardown(() => M.close());
 const alice = `@alice:${A.serverName}`;
 const mal = `@mal:${M.serverName}`;
@@ -91,6 +90,12 @@ t.test('PDUs that fail the checks on receipt', async (t) => {
   r = await send([big.pdu]);
   t.match(r, { status: 200, body: { pdus: { } } }, 'oversized PDU: answered');
   t.notOk(A.events(roomId).some((e) => e.eventId === big.eventId), 'oversized PDU dropped');
+
+  r = await send([1, 'x', null, [], { room_id: 5 }, { room_id: roomId }]);
+  t.match(r, { status: 200, body: { pdus: {} } }, 'PDUs that are not events: answered, nothing stored');
+  r = await M.sendTransaction(A.serverName, { edus: [{ content: {} }, 'x' as never, { edu_type: 'm.presence', content: { push: [] } }] });
+  t.equal(r.status, 200, 'EDUs without edu_type are skipped');
+  t.equal(A.edus({ type: 'm.presence' }).length, 1);
 
   const elsewhere = M.buildEvent({ roomId: '!unknown:elsewhere', sender: mal, type: 'm.room.message', content: {}, roomVersion: '10', prevEvents: [], authEvents: [] });
   r = await send([elsewhere.pdu]);
@@ -175,4 +180,63 @@ t.test('get_missing_events that never ends: one bounded round, then refused', as
   t.equal(asked, 1, 'asked once');
   const ok = await A.send(alice, roomId, 'still working');
   t.ok(ok.eventId, 'the room goes on');
+});
+
+t.test('send_join, send_leave and invite with events that do not fit', async (t) => {
+  const made = await M.request(A.serverName, 'GET', `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(`@other:${M.serverName}`)}?ver=10`);
+  t.equal(made.status, 200);
+  const good = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.member', stateKey: `@other:${M.serverName}`, content: { membership: 'join' } });
+  const path = (id: string, v = 'v2', what = 'send_join') => `/_matrix/federation/${v}/${what}/${enc(roomId)}/${enc(id)}`;
+  t.match(await M.request(A.serverName, 'PUT', path(fakeId()), good.pdu), { status: 400, body: { error: /not .* as the path says/ } }, 'event ID not the path');
+  t.match(await M.request(A.serverName, 'PUT', path(good.eventId), { nope: 1 }), { status: 400, body: { error: /Invalid event/ } }, 'not an event');
+  const message = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.message', content: {} });
+  t.match(await M.request(A.serverName, 'PUT', path(message.eventId), message.pdu), { status: 400, body: { error: /Expected an m.room.member/ } });
+  const foreign = M.buildEvent({ roomId, sender: alice, type: 'm.room.member', stateKey: alice, content: { membership: 'join' } });
+  t.match(await M.request(A.serverName, 'PUT', path(foreign.eventId), foreign.pdu), { status: 403, body: { error: /does not belong/ } });
+  const forged = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.member', stateKey: `@other:${M.serverName}`, content: { membership: 'join' }, signature: 'bad' });
+  t.match(await M.request(A.serverName, 'PUT', path(forged.eventId), forged.pdu), { status: 403, body: { error: /Signature/ } });
+  const v1 = await M.request(A.serverName, 'PUT', path(good.eventId, 'v1'), good.pdu);
+  t.match(v1, { status: 200, body: [200, { origin: A.serverName }] }, 'v1 send_join answers [200, body]');
+  const leave = M.buildEvent({ roomId, sender: `@other:${M.serverName}`, type: 'm.room.member', stateKey: `@other:${M.serverName}`, content: { membership: 'leave' } });
+  t.match(await M.request(A.serverName, 'PUT', path(leave.eventId, 'v1', 'send_leave'), leave.pdu), { status: 200, body: [200, {}] }, 'v1 send_leave');
+
+  const invitePath = (id: string, v = 'v2') => `/_matrix/federation/${v}/invite/${enc(roomId)}/${enc(id)}`;
+  t.match(await M.request(A.serverName, 'PUT', invitePath('$x'), { room_version: '10', event: { nope: 1 } }), { status: 400, body: { error: /Invalid event/ } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath('$x'), { event: {} }), { status: 400, body: { error: /room_version/ } });
+  const notLocal = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: `@nobody:${A.serverName}`, content: { membership: 'invite' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(notLocal.eventId), { room_version: '10', event: notLocal.pdu }), { status: 404 });
+  const wrongPath = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(fakeId()), { room_version: '10', event: wrongPath.pdu }), { status: 400 });
+  const notInvite = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'join' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(notInvite.eventId), { room_version: '10', event: notInvite.pdu }), { status: 400, body: { error: /invite/ } });
+  const badSig = M.buildEvent({ roomId, sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' }, signature: 'bad' });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(badSig.eventId), { room_version: '10', event: badSig.pdu }), { status: 403 });
+  const impostor = M.buildEvent({ roomId, sender: `@x:${A.serverName}`, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' } });
+  t.match(await M.request(A.serverName, 'PUT', invitePath(impostor.eventId), { room_version: '10', event: impostor.pdu }), { status: 403 });
+  const v1invite = M.buildEvent({ roomId: '!v1:m', sender: mal, type: 'm.room.member', stateKey: alice, content: { membership: 'invite' }, roomVersion: '1', prevEvents: [], authEvents: [] });
+  t.match(await M.request(A.serverName, 'PUT', `/_matrix/federation/v1/invite/${enc('!v1:m')}/${enc(v1invite.eventId)}`, v1invite.pdu), { status: 200, body: [200, { event: { signatures: { [A.serverName]: {} } } }] }, 'v1 invite co-signed');
+  t.ok(A.invites(alice).some((i) => i.roomId === '!v1:m'));
+});
+
+t.test('library odds and ends: restart in the same data_dir, timeouts, hooks that throw, unreachable servers', async (t) => {
+  const dir = A.dataDir;
+  const again = await startPeer({ bind: addr(3, 1), dataDir: (await import('node:fs')).mkdtempSync(`${dir}-b`), users: { '@x:elsewhere': {} } });
+  await again.close();
+  const reopened = await startPeer({ bind: addr(3, 1), port: again.port, dataDir: again.dataDir });
+  t.equal(reopened.caPem, again.caPem, 'the CA a previous start left is reused');
+  await reopened.close();
+  t.match(await A.waitForEvent(roomId, () => false, { timeout: 50 }).catch((e) => e), { status: 408 });
+  A.hooks.onEvent = () => {
+    throw new Error('observer broke');
+  };
+  const still = await A.send(alice, roomId, 'a throwing observer changes nothing');
+  t.ok(still.eventId);
+  delete A.hooks.onEvent;
+  await t.rejects(A.request(`${addr(9, 9)}:1`, 'GET', '/x'), /ECONNREFUSED|connect/);
+  t.match(await A.send('@nobody:x', roomId, 'x').catch((e) => e), { status: 400 });
+  t.match(await A.createRoom({ creator: alice, roomVersion: '99' }).catch((e) => e), { errcode: 'M_UNSUPPORTED_ROOM_VERSION' });
+  t.match(await A.createRoom({ creator: alice, alias: 'open' }).catch((e) => e), { errcode: 'M_ROOM_IN_USE' });
+  t.throws(() => A.events('!none:x'), /Unknown room/);
+  t.throws(() => A.state('!none:x'), /Unknown room/);
+  t.ok(A.rooms.rooms().includes(roomId));
 });

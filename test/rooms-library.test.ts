@@ -25,8 +25,8 @@ t.test('JavaScript: two peers federate through the package', async (t) => {
     join(project, 'two-peers.mjs'),
     `import { startPeer, createDevCa } from 'fedpeer';
 const ca = await createDevCa();
-const a = await startPeer({ ca, users: { alice: { displayname: 'Alice' } } });
-const b = await startPeer({ ca, users: { bob: {} } });
+const a = await startPeer({ ca, bind: '127.86.1.1', users: { alice: { displayname: 'Alice' } } });
+const b = await startPeer({ ca, bind: '127.86.1.2', users: { bob: {} } });
 try {
   const alice = '@alice:' + a.serverName, bob = '@bob:' + b.serverName;
   const { roomId } = await a.createRoom({ creator: alice, alias: 'lib' });
@@ -56,7 +56,7 @@ t.test('TypeScript: the declarations type-check a consumer', async (t) => {
   writeFileSync(
     join(project, 'use.ts'),
     `import { startPeer, type Peer, type TimelineEvent, type HookDecision } from 'fedpeer';
-const peer: Peer = await startPeer({ port: 0, users: { alice: {} } });
+const peer: Peer = await startPeer({ port: 0, bind: '127.86.2.1', users: { alice: {} } });
 const decision: HookDecision = { delayMs: 10 };
 peer.hooks.onMakeJoin = () => decision;
 const events: TimelineEvent[] = peer.events('!r:x');

@@ -135,6 +135,29 @@ t.test('concurrent state changes fork the room; both sides resolve to the same s
   t.same(a.state(roomId), b.state(roomId));
 });
 
+t.test('a gap longer than one get_missing_events round: the state at the missing prev events is fetched', async (t) => {
+  const { roomId } = await a.createRoom({ creator: '@alice:a.test', powerLevels: { users: { '@alice:a.test': 100, '@bob:b.test': 100 } } });
+  const joined = await b.join('@bob:b.test', roomId);
+  await a.waitForEvent(roomId, (e) => e.eventId === joined.eventId, { timeout: 5000 });
+  // A swallows B's transactions unread: B believes them delivered.
+  a.hooks.onSend = () => ({ respond: { pdus: {} } });
+  const lost: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    if (i === 3) lost.push((await b.sendState('@bob:b.test', roomId, 'm.room.topic', '', { topic: 'set in the gap' })).eventId);
+    lost.push((await b.send('@bob:b.test', roomId, `lost ${i}`)).eventId);
+  }
+  t.ok(await b.queue.drained(10_000), 'B delivered everything (as far as it knows)');
+  delete a.hooks.onSend;
+  const last = await b.send('@bob:b.test', roomId, 'after the gap');
+  const seen = await a.waitForEvent(roomId, (e) => e.eventId === last.eventId, { timeout: 10_000 });
+  t.equal(seen.status, 'accepted');
+  const timeline = a.events(roomId).map((e) => e.eventId);
+  t.ok(lost.slice(-20).every((id) => timeline.includes(id)), 'the last 20 missing events came through get_missing_events');
+  t.notOk(timeline.includes(lost[0]!), 'older ones were not fetched');
+  t.same(a.state(roomId).find((s) => s.type === 'm.room.topic')?.content, { topic: 'set in the gap' }, 'the state from before the fetched events came through /state_ids');
+  t.same(a.state(roomId), b.state(roomId), 'same state on both');
+});
+
 t.test('a restart of B in the middle: history and queue kept, missed events delivered', async (t) => {
   const { roomId } = await a.createRoom({ creator: '@alice:a.test' });
   await b.join('@bob:b.test', roomId);

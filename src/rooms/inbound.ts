@@ -6,7 +6,7 @@
 // known, or refused when none is.
 import { MatrixError } from '../matrix/errors.js';
 import { roomVersion, type RoomVersion } from '../matrix/events/room-versions.js';
-import type { RoomEvent } from '../matrix/events/types.js';
+import { stateSlot, type RoomEvent, type StateMap } from '../matrix/events/types.js';
 import { checkEvents, yieldToEventLoop, type Checked } from './check-events.js';
 import type { RoomContext } from './context.js';
 import { missingAuthEvents, missingPrevEvents, placeEvent, placeOutlier, type Placement } from './place-event.js';
@@ -16,6 +16,11 @@ export const MISSING_EVENTS_LIMIT = 20;
 /** Auth chain events accepted from one /event_auth answer. */
 export const MAX_FETCHED_AUTH_EVENTS = 500;
 const FETCH_TIMEOUT_MS = 15_000;
+/** Missing prev events of one event whose state is fetched (/state_ids). */
+export const MAX_GAP_PREVS = 5;
+/** Events fetched (/event) to fill the states of one event's missing prev events. */
+export const MAX_GAP_EVENTS = 1000;
+const GAP_FETCH_CONCURRENCY = 10;
 
 export type PduResult = Record<string, never> | { error: string };
 
@@ -112,6 +117,53 @@ export function createInbound(ctx: RoomContext): Inbound {
     }
   }
 
+  /**
+   * For prev events of `event` that are not in our DAG (after /get_missing_events),
+   * the state after each: /state_ids at it from the sender, the events we lack
+   * fetched from /event (checked and stored as outliers), the prev event added
+   * when it is a state event — as Synapse does across a gap. Bounded: at most
+   * MAX_GAP_PREVS prev events and MAX_GAP_EVENTS fetched events per event.
+   */
+  async function fetchGapStates(origin: string, event: RoomEvent): Promise<Map<string, StateMap>> {
+    const out = new Map<string, StateMap>();
+    let budget = MAX_GAP_EVENTS;
+    for (const prevId of missingPrevEvents(data, event).slice(0, MAX_GAP_PREVS)) {
+      try {
+        const ids = (await fetchJson(origin, 'GET', `/_matrix/federation/v1/state_ids/${encodeURIComponent(event.roomId)}?event_id=${encodeURIComponent(prevId)}`)) as { pdu_ids?: unknown; auth_chain_ids?: unknown };
+        const stateIds = Array.isArray(ids?.pdu_ids) ? ids.pdu_ids.filter((x): x is string => typeof x === 'string') : [];
+        const chainIds = Array.isArray(ids?.auth_chain_ids) ? ids.auth_chain_ids.filter((x): x is string => typeof x === 'string') : [];
+        const wanted = [...new Set([prevId, ...chainIds, ...stateIds])].filter((id) => data.stored(id) === undefined);
+        if (wanted.length > budget) throw new Error(`the state at ${prevId} needs ${wanted.length} events, more than ${budget} left to fetch`);
+        budget -= wanted.length;
+        const pdus: unknown[] = [];
+        for (let i = 0; i < wanted.length; i += GAP_FETCH_CONCURRENCY) {
+          const batch = await Promise.all(
+            wanted.slice(i, i + GAP_FETCH_CONCURRENCY).map((id) =>
+              fetchJson(origin, 'GET', `/_matrix/federation/v1/event/${encodeURIComponent(id)}`).then(
+                (b) => (Array.isArray((b as { pdus?: unknown })?.pdus) ? (b as { pdus: unknown[] }).pdus[0] : undefined),
+                () => undefined,
+              ),
+            ),
+          );
+          pdus.push(...batch.filter((p) => p !== undefined));
+        }
+        await storeOutliers(event.roomId, pdus, event.roomVersion);
+        const state = new Map<string, string>();
+        for (const id of stateIds) {
+          const e = data.stored(id)?.status !== 'rejected' ? data.event(id) : undefined;
+          if (e?.stateKey !== undefined) state.set(stateSlot(e.type, e.stateKey), id);
+        }
+        const prev = data.stored(prevId)?.status !== 'rejected' ? data.event(prevId) : undefined;
+        if (!prev || !state.has(stateSlot('m.room.create', ''))) throw new Error(`no usable state at ${prevId}`);
+        if (prev.stateKey !== undefined) state.set(stateSlot(prev.type, prev.stateKey), prevId);
+        out.set(prevId, state);
+      } catch (e) {
+        logger.info({ origin, eventId: event.eventId, prevId, err: (e as Error).message }, 'cannot fetch the state at a missing prev event');
+      }
+    }
+    return out;
+  }
+
   /** Places one checked event, filling its gaps first (within the depth bound: fetched events do not fetch again). */
   async function placeReceived(origin: string, event: RoomEvent, redacted: string | undefined, depth = 0): Promise<Placement> {
     const existing = data.stored(event.eventId);
@@ -123,11 +175,13 @@ export function createInbound(ctx: RoomContext): Inbound {
       return { status: 'rejected', reason: `auth events not found: ${missing.join(', ')}` };
     }
     if (depth === 0 && missingPrevEvents(data, event).length > 0) await fetchMissingPrevs(origin, event, depth);
-    if (event.prevEvents.length > 0 && missingPrevEvents(data, event).length === event.prevEvents.length) {
-      // No prev event in our DAG: we cannot say what the state before it was.
+    // Prev events still missing: the state after each, as the sender tells it, stands in for them.
+    const gapStates = depth <= 1 && missingPrevEvents(data, event).length > 0 ? await fetchGapStates(origin, event) : undefined;
+    if (event.prevEvents.length > 0 && missingPrevEvents(data, event).length === event.prevEvents.length && !gapStates?.size) {
+      // No prev event in our DAG and no state for them: we cannot say what the state before it was.
       return { status: 'rejected', reason: `none of its prev events is known: ${event.prevEvents.join(', ')}` };
     }
-    const placement = placeEvent(data, event, { receivedTs: ctx.now(), ...(redacted ? { redacted } : {}) });
+    const placement = placeEvent(data, event, { receivedTs: ctx.now(), ...(redacted ? { redacted } : {}), ...(gapStates?.size ? { gapStates } : {}) });
     afterPlacement(event, placement);
     return placement;
   }

@@ -45,11 +45,15 @@ export function checkOwnAuthEvents(data: RoomData, event: RoomEvent): AuthResult
   return checkEventAuth(event, authStateOf(authEvents));
 }
 
-/** The state before an event from the states after its prev events (resolved when there are several). */
-export function stateBeforeEvent(data: RoomData, event: RoomEvent): StateMap {
+/**
+ * The state before an event from the states after its prev events (resolved
+ * when there are several). `gapStates` gives the state after prev events
+ * outside our DAG, as another server told it (/state_ids).
+ */
+export function stateBeforeEvent(data: RoomData, event: RoomEvent, gapStates?: ReadonlyMap<string, StateMap>): StateMap {
   const states: StateMap[] = [];
   for (const id of event.prevEvents) {
-    const after = data.stateAfter(id);
+    const after = data.stateAfter(id) ?? gapStates?.get(id);
     if (after) states.push(after);
   }
   if (states.length === 1) return states[0]!;
@@ -79,7 +83,7 @@ export function placeOutlier(data: RoomData, event: RoomEvent, receivedTs: numbe
 export function placeEvent(
   data: RoomData,
   event: RoomEvent,
-  opts: { receivedTs: number; stateBefore?: StateMap; redacted?: string; skipSoftFail?: boolean },
+  opts: { receivedTs: number; stateBefore?: StateMap; gapStates?: ReadonlyMap<string, StateMap>; redacted?: string; skipSoftFail?: boolean },
 ): Placement {
   const existing = data.stored(event.eventId);
   if (existing && existing.status !== 'outlier') return { status: existing.status, ...(existing.reason ? { reason: existing.reason } : {}) };
@@ -92,7 +96,7 @@ export function placeEvent(
     record('rejected', own.reason);
     return { status: 'rejected', reason: own.reason, rule: own.rule };
   }
-  const before = opts.stateBefore ?? stateBeforeEvent(data, event);
+  const before = opts.stateBefore ?? stateBeforeEvent(data, event, opts.gapStates);
   const beforeAuth = authAgainst(data, event, before);
   if (!beforeAuth.ok) {
     record('rejected', beforeAuth.reason);

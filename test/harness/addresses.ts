@@ -51,6 +51,8 @@ export const BLOCKS = {
   'rooms-peer': 82,
   'rooms-store': 83,
   'rooms-bench': 84,
+  'rooms-input': 85,
+  'rooms-library': 86,
   // control API and its CLI 127.120-129
   'control-api': 120,
   'control-cli': 121,
