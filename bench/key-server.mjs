@@ -16,9 +16,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'node:https';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
-import { startChild, load, rssMiB, cpuMs } from './lib.mjs';
+import { startChild, load, rssMiB, cpuMs, httpsGet, writeServeConfig } from './lib.mjs';
 
 const FEDPEER = { host: '127.70.0.1', port: 8448 };
 const BARE = { host: '127.70.0.2', port: 8448 };
@@ -39,38 +38,14 @@ function invert(r) {
   return { rps: 1 / r.rps, cpu: 1 / r.cpu, errors: r.errors, rpsA: r.rpsB, rpsB: r.rpsA };
 }
 
-function get(url, ca) {
-  return new Promise((resolve, reject) => {
-    request(url, { ca, servername: 'localhost' }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks)));
-    }).on('error', reject).end();
-  });
-}
-
 export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-bench-'));
   const files = await ensureDevFiles(join(dir, 'keys'));
-  const cfg = join(dir, 'homeserver.yaml');
-  writeFileSync(
-    cfg,
-    `server_name: localhost:8448
-signing_key_path: ${files.signingKeyPath}
-tls_certificate_path: ${files.certPath}
-tls_private_key_path: ${files.keyPath}
-listeners:
-  - port: ${FEDPEER.port}
-    bind_addresses: ['${FEDPEER.host}']
-    tls: true
-    type: http
-    resources: [{names: [federation, keys]}]
-`,
-  );
+  const cfg = writeServeConfig(dir, files, FEDPEER);
   const { readFileSync } = await import('node:fs');
   const ca = readFileSync(files.caCertPath, 'utf8');
   const fedpeer = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile: process.env.BENCH_LOG_FILE ?? join(dir, 'fedpeer.log') });
-  const body = await get(`https://${FEDPEER.host}:${FEDPEER.port}/_matrix/key/v2/server`, ca);
+  const body = await httpsGet(`https://${FEDPEER.host}:${FEDPEER.port}/_matrix/key/v2/server`, ca);
   writeFileSync(join(dir, 'body.json'), body);
   const bare = await startChild(['bench/bare-https.mjs', files.certPath, files.keyPath, join(dir, 'body.json'), BARE.host, String(BARE.port)], {
     readyPattern: /bare listening/,

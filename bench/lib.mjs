@@ -1,7 +1,8 @@
 // Shared pieces of the benchmarks: child servers, autocannon runs, RSS samples.
 // Every load run is bounded by duration; all traffic stays on loopback.
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 
@@ -82,6 +83,38 @@ export async function load({ url, seconds, amount, timeoutSeconds, connections =
     errors: result.errors + result.timeouts + result.non2xx,
     total: result.requests.total,
   };
+}
+
+/**
+ * homeserver.yaml for `fedpeer serve` as server_name localhost:8448 with the
+ * dev files of `ensureDevFiles`, one TLS listener (federation, keys) on
+ * `host:port`, and `extra` lines; returns its path.
+ */
+export function writeServeConfig(dir, files, { host, port }, extra = '') {
+  const cfg = join(dir, 'homeserver.yaml');
+  writeFileSync(
+    cfg,
+    `server_name: localhost:8448
+signing_key_path: ${files.signingKeyPath}
+tls_certificate_path: ${files.certPath}
+tls_private_key_path: ${files.keyPath}
+${extra}listeners:
+  - {port: ${port}, bind_addresses: ['${host}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
+`,
+  );
+  return cfg;
+}
+
+/** One GET over HTTPS with SNI `localhost` and the given CA; resolves to the body. */
+export async function httpsGet(url, ca) {
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    request(url, { ca, servername: 'localhost' }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+    }).on('error', reject).end();
+  });
 }
 
 export function machine() {

@@ -17,6 +17,8 @@ const TOOLS = [
   { pkg: 'pebble', ok: () => run('pebble', ['-h']) },
   // The check page's browser test drives Debian's chromium through playwright-core; no browser is ever downloaded.
   { pkg: 'chromium', ok: () => run('/usr/bin/chromium', ['--version']) },
+  // An independent SOCKS5 server for the federation routes tests (test/socks.test.ts).
+  { pkg: 'microsocks', ok: () => run('sh', ['-c', 'command -v microsocks']) },
 ];
 
 function run(cmd, args) {

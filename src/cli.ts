@@ -51,6 +51,16 @@ Commands:
         Send one federation request signed with X-Matrix as the server of
         --config, with full resolution and TLS policy; print the status
         (headers with -v) and the JSON body. Exit 1 on a non-2xx answer.
+  probe NAME --config FILE [--only ID,...] [--room ALIAS_OR_ID] [--json | --tap] [--junit FILE]
+        [--untrusted-port PORT] [--dns-listen ADDRESS[:PORT]] [--dns-server HOST:PORT] [--ca-file PEM]
+        Conformance run against NAME's federation API as the server of --config,
+        whose listeners the probe serves meanwhile (NAME calls back for its keys):
+        key document, /version, request authentication, errors, and how NAME
+        reaches out (resolution, SNI, Host, key fetch, certificate checks, with
+        a second identity on --untrusted-port, default 8449, 0 for none).
+        Each check: id, spec section, what was sent and received, verdict.
+        --json prints the report (docs/PROBE.md), --tap TAP 14, --junit FILE
+        writes JUnit XML. Exit 0 only when no check failed.
   config check FILE [--json]
         Validate a configuration and print what would be served: names,
         signing keys, certificates by SNI with their expiry, the well-known
@@ -114,6 +124,12 @@ const OPTIONS = {
   'dns-server': { type: 'string', multiple: true },
   'ca-file': { type: 'string', multiple: true },
   force: { type: 'boolean' },
+  only: { type: 'string' },
+  room: { type: 'string' },
+  tap: { type: 'boolean' },
+  junit: { type: 'string' },
+  'untrusted-port': { type: 'string' },
+  'dns-listen': { type: 'string' },
   as: { type: 'string' },
   alias: { type: 'string' },
   'invite-only': { type: 'boolean' },
@@ -219,6 +235,21 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
           ...(str('data') !== undefined ? { data: str('data')! } : {}),
           verbose: values.verbose === true,
           unsigned: values.unsigned === true,
+          ...outbound(),
+        });
+      }
+      case 'probe': {
+        const { probeCommand } = await import('./commands/probe.js');
+        return await probeCommand(io, {
+          ...(positionals[1] ? { name: positionals[1] } : {}),
+          ...(str('only') !== undefined ? { only: str('only')! } : {}),
+          ...(str('room') !== undefined ? { room: str('room')! } : {}),
+          ...(str('junit') !== undefined ? { junit: str('junit')! } : {}),
+          ...(str('untrusted-port') !== undefined ? { untrustedPort: str('untrusted-port')! } : {}),
+          ...(str('dns-listen') !== undefined ? { dnsListen: str('dns-listen')! } : {}),
+          ...(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ? { logLevel: (str('log-level') ?? process.env.FEDPEER_LOG_LEVEL)! } : {}),
+          json: values.json === true,
+          tap: values.tap === true,
           ...outbound(),
         });
       }

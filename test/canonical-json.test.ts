@@ -99,3 +99,21 @@ t.test('differential: 2,000+ generated objects byte-identical to python3-canonic
   t.equal(mismatches, 0, `${values.length} objects identical`);
   t.ok(values.some((v) => Object.keys(v).some((k) => /^\d+$/.test(k))), 'generator made integer-like keys');
 });
+
+t.test('the one-pass serialiser writes what the reference walk writes', async (t) => {
+  const { canonicalJsonByWalk, canonicalJsonBytesWithout } = await import('../src/matrix/canonical-json.js');
+  const gen = randomJson(prng(Number(process.env.FEDPEER_SEED ?? 23)));
+  let differ = 0;
+  for (let i = 0; i < 3000; i++) {
+    const v = gen.top();
+    if (canonicalJson(v) !== canonicalJsonByWalk(v)) differ++;
+  }
+  t.equal(differ, 0, '3,000 generated values, byte for byte');
+  const signed = { b: 1, signatures: { x: 1 }, unsigned: { f: 1.5 }, a: [2] };
+  t.equal(canonicalJsonBytesWithout(signed, new Set(['signatures', 'unsigned'])).toString(), '{"a":[2],"b":1}', 'omitted keys are not written (nor checked)');
+  t.throws(() => canonicalJsonBytesWithout({ a: 1.5, unsigned: { f: NaN } }, new Set(['unsigned'])), /not an integer: 1.5 at \.a/, 'errors name the signed part');
+  t.throws(() => canonicalJson({ ['\ud800']: 1 }), /lone surrogate/);
+  t.throws(() => canonicalJson([1, , 3]), /sparse array/); // eslint-disable-line no-sparse-arrays
+  t.throws(() => canonicalJson(new Date(0)), /not a plain object/);
+  t.throws(() => canonicalJson({ a: undefined }), /cannot encode undefined/);
+});

@@ -157,6 +157,7 @@ t.test('a Synapse-generated homeserver.yaml loads as it is', async (t) => {
     bodyLimit: 65536,
     maxConnections: 1000,
     rateLimit: { perSecond: 10, burst: 50 },
+    trustedProxies: ['127.0.0.0/8', '::1/128'],
   });
   t.same(config.federationClient, {
     requestTimeoutMs: 60_000,
@@ -293,6 +294,7 @@ t.test('every key fedpeer reads, relative paths resolved', async (t) => {
     bodyLimit: 1024 * 1024,
     maxConnections: 64,
     rateLimit: { perSecond: 3, burst: 9 },
+    trustedProxies: ['10.0.0.5/32', 'fd00::/8'],
   });
   t.same(c.federationClient, { requestTimeoutMs: 120_000, maxResponseSize: 2097152, maxConnectionsPerDestination: 4 });
   t.same(c.ignoredKeys, ['database', 'report_stats', 'enable_registration']);
@@ -417,6 +419,7 @@ t.test('every validation error names its key', async (t) => {
     ['listener tls', { listeners: [{ port: 1, tls: 'yes please' }] }, 'listeners[0].tls', /expected true or false/],
     ['listener type', { listeners: [{ port: 1, type: 3 }] }, 'listeners[0].type'],
     ['listener x_forwarded', { listeners: [{ port: 1, x_forwarded: 1 }] }, 'listeners[0].x_forwarded'],
+    ['trusted proxy', { limits: { trusted_proxies: ['10.0.0.5', 'proxy.example'] } }, 'limits.trusted_proxies[1]', /IP address or CIDR range of a reverse proxy/],
     ['listener bind_addresses', { listeners: [{ port: 1, bind_addresses: '::' }] }, 'listeners[0].bind_addresses', /expected a list/],
     ['listener bind_addresses entry', { listeners: [{ port: 1, bind_addresses: ['::', 4] }] }, 'listeners[0].bind_addresses[1]'],
     ['listener bind_address', { listeners: [{ port: 1, bind_address: [] }] }, 'listeners[0].bind_address'],

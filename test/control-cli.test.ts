@@ -43,6 +43,8 @@ async function writeConfig(address: string, extra: Record<string, unknown> = {},
     federation_custom_ca_list: ['ca.crt'],
     ip_range_whitelist: [`${address.split('.').slice(0, 2).join('.')}.0.0/16`],
     data_dir: 'data',
+    // Short, so the long-polls below outlast it: a request being worked on is not a silent connection.
+    limits: { connection_timeout: 1000 },
     test_users: { [`@alice:${serverName}`]: { displayname: 'Alice' }, [`@amy:${serverName}`]: {} },
     listeners: listeners ?? [
       { port: 8448, bind_addresses: [address], tls: true, type: 'http', resources: [{ names: ['federation'] }] },
@@ -105,7 +107,7 @@ t.test('create, join, send, invite, leave and events from the shell', async (t) 
   await B.waitForEvent(roomId, (e) => e.eventId === sent.out, { timeout: 5000 });
 
   const waited = room('events', roomId, '--wait-for-body', 'hi from B', '--timeout', '10');
-  await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 2500));
   await B.send(bob, roomId, 'hi from B');
   const w = await waited;
   t.equal(w.code, 0, 'exits 0 once the body is there');

@@ -152,6 +152,8 @@ const ROWS: Row[] = [
   { rule: 'a big integer in unsigned (v6+)', when: (v) => !lenient(v), mutate: set('unsigned', { age: 2 ** 60 }), expect: /^unsigned\.age: integer out of range/ },
   { rule: 'infinity (no version encodes it)', mutate: withContent({ n: new JsonNumberLiteral('1e400') }), expect: /^content\.n: (out of range float|not an integer)/ },
   { rule: 'a lone surrogate', mutate: withContent({ s: 'a\ud800' }), expect: /^content\.s: string contains a lone surrogate$/ },
+  { rule: 'a lone surrogate in a content key', mutate: withContent({ 'k\udc00': 1 }), expect: /^content\.k\udc00: string contains a lone surrogate$/ },
+  { rule: 'a lone surrogate in a top-level key', mutate: set('x\ud800', 1), expect: /^x\ud800: string contains a lone surrogate$/ },
   { rule: 'nested too deeply', mutate: withContent({ deep: nest(MAX_NESTING) }), expect: /^content\.deep(\[0\])+: nested deeper than 1000 levels$/ },
   { rule: 'a value JSON cannot hold', mutate: withContent({ u: undefined }), expect: /^content\.u: cannot encode undefined$/ },
   { rule: 'exactly 65536 bytes', mutate: (p) => padTo(p, MAX_PDU_BYTES), expect: 'ok' },

@@ -190,6 +190,25 @@ t.test('SRV lookup failing (SERVFAIL) fails resolution; NXDOMAIN falls through',
   t.ok(Array.isArray(err.steps) && err.steps.length >= 2, 'steps travel with the error');
 });
 
+t.test('a DNS server answering NOTIMP to SRV queries: no SRV records, as Synapse has it; on to 8448', async (t) => {
+  dns.set('notimp.test', 'A', addr(4, 8));
+  dns.setBehaviour('_matrix-fed._tcp.notimp.test', 'notimp-srv');
+  dns.setBehaviour('_matrix._tcp.notimp.test', 'notimp-srv');
+  const r = await resolve('notimp.test');
+  t.same(r.targets, [{ address: addr(4, 8), port: 8448, host: 'notimp.test', tls_name: 'notimp.test' }]);
+  t.same(r.steps.filter((s) => s.step.startsWith('srv')).map((s) => s.outcome), ['none', 'none']);
+  t.match(r.steps.find((s) => s.step === 'srv')?.detail, /does not implement SRV queries/);
+});
+
+t.test('a name with 2,000 A records yields at most 16 targets', async (t) => {
+  const { MAX_TARGETS } = await import('../src/federation/resolver.js');
+  dns.set('thousands.test', 'A', Array.from({ length: 2000 }, (_, i) => addr(5 + Math.floor(i / 250), i % 250)));
+  const r = await resolve('thousands.test:8448');
+  t.equal(r.targets.length, MAX_TARGETS);
+  t.equal(MAX_TARGETS, 16);
+  t.match(r.steps.at(-1), { outcome: 'skipped', detail: /2000 addresses found; only the first 16 are tried/ });
+});
+
 t.test('SRV target without addresses is skipped; none left is an error, not a fallback', async (t) => {
   dns.set('_matrix-fed._tcp.holes.test', 'SRV', [
     { priority: 0, weight: 0, port: 1, target: 'missing.holes.test' },
@@ -279,7 +298,7 @@ t.test('DNS client: truncated UDP answers are asked again over TCP', async (t) =
   dns.set('many.test', 'A', many);
   dns.resetCounts();
   const r = await resolve('many.test:8448');
-  t.equal(r.targets.length, 40);
+  t.equal(r.targets.length, 16, '40 addresses, the first 16 tried');
   t.same(dns.received.filter((q) => q.name === 'many.test' && q.type === 'A').map((q) => q.transport), ['udp', 'tcp']);
 });
 

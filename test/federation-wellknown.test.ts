@@ -41,7 +41,7 @@ const parts = await buildFederationParts({ config: world.config(), now, random: 
 t.teardown(() => parts.transport.close());
 const sleeps: number[] = [];
 const wk = (opts: { random?: () => number; timeoutMs?: number } = {}) =>
-  createWellKnownResolver({ dns: parts.dns, transport: parts.transport, now, random: opts.random ?? (() => 0.5), sleep: async (ms) => void sleeps.push(ms), timeoutMs: opts.timeoutMs ?? 3000 });
+  createWellKnownResolver({ dns: parts.dns, routes: parts.routes, transport: parts.transport, now, random: opts.random ?? (() => 0.5), sleep: async (ms) => void sleeps.push(ms), timeoutMs: opts.timeoutMs ?? 3000 });
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -117,7 +117,7 @@ t.test('invalid bodies are no well-known', async (t) => {
   }
 });
 
-t.test('body limit: 51,200 bytes, declared or streamed', async (t) => {
+t.test('body limit: under 51,200 bytes, declared or streamed', async (t) => {
   const big = JSON.stringify({ 'm.server': 'x.test', pad: 'x'.repeat(WELL_KNOWN_MAX_BYTES) });
   await site('big.test', 3, 1, json(big));
   t.equal((await wk().get('big.test')).check, 'max-bytes');
@@ -130,6 +130,18 @@ t.test('body limit: 51,200 bytes, declared or streamed', async (t) => {
   const fits = JSON.stringify({ 'm.server': 'fits.test', pad: 'x'.repeat(WELL_KNOWN_MAX_BYTES - 100) });
   await site('fits.test', 3, 3, json(fits));
   t.equal((await wk().get('fits.test')).server, 'fits.test');
+  // Exactly 51,200 bytes streamed without Content-Length: too large, as Synapse has it (its reader stops at length >= 50 KiB).
+  const exact = (n: number) => (_req: unknown, res: import('node:http').ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const head = '{"m.server":"exact.test","pad":"';
+    res.write(head);
+    res.write('x'.repeat(n - head.length - 2));
+    res.end('"}');
+  };
+  await site('exact.test', 3, 5, exact(51_200));
+  t.equal((await wk().get('exact.test')).check, 'max-bytes', '51,200 bytes streamed: too large');
+  await site('under.test', 3, 6, exact(51_199));
+  t.equal((await wk().get('under.test')).server, 'exact.test', '51,199 bytes streamed: accepted');
 });
 
 t.test('a slow server times out', async (t) => {

@@ -57,15 +57,16 @@ t.test('a key replaced after caching is found by one refetch, not one per reques
   });
   t.ok(await store.lookupVerifyKey('o.test', 'ed25519:old'));
   current = generateSigningKey('new');
+  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:new'), null, 'keys fetched less than a minute ago are not fetched again');
+  t.equal(calls, 1);
+  now += 60_000;
   t.ok(await store.lookupVerifyKey('o.test', 'ed25519:new'), 'new key found');
   t.equal(calls, 2);
-  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:bogus'), null);
-  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:bogus'), null);
-  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:bogus'), null);
-  t.equal(calls, 3, 'an unknown key id refetches at most once a minute');
+  for (let i = 0; i < 50; i++) t.equal(await store.lookupVerifyKey('O.TEST', `ed25519:bogus${i}`), null);
+  t.equal(calls, 2, '50 unknown key ids (and letter cases) of one origin within the minute: no fetch');
   now += 60_000;
   await store.lookupVerifyKey('o.test', 'ed25519:bogus');
-  t.equal(calls, 4);
+  t.equal(calls, 3, 'an unknown key id refetches at most once a minute per origin');
 });
 
 t.test('invalid direct answers fall back to trusted notaries, checked twice', async (t) => {
@@ -88,6 +89,7 @@ t.test('invalid direct answers fall back to trusted notaries, checked twice', as
     trustedKeyServers: trusted,
     now: () => now,
     logger: silent,
+    retryFailedFetchAfterMs: 0,
   });
   const ok = await store.getServerKeys('o.test');
   t.equal(ok.source, 'notary notary.test');
@@ -179,4 +181,110 @@ t.test('the cache persists across restarts; a corrupt file is set aside', async 
   t.ok(readdirSync(join(dir, 'data')).some((f) => f.startsWith('server-keys.json.corrupt-')));
   await d.flush();
   t.match(readFileSync(cacheFile, 'utf8'), /"version":1/);
+});
+
+t.test('the cache is bounded in entries and bytes, least recently used out', async (t) => {
+  const now = 1_000_000;
+  const key = generateSigningKey('a');
+  const store = createKeyStore({
+    fetchers: { direct: async (n) => doc(n, [key], now), notary: async () => ({}) },
+    trustedKeyServers: [],
+    now: () => now,
+    logger: silent,
+    limits: { maxEntries: 3 },
+  });
+  for (const n of ['a.test', 'b.test', 'c.test']) await store.getServerKeys(n);
+  await store.getServerKeys('a.test');
+  await store.getServerKeys('d.test');
+  t.same(['a.test', 'b.test', 'c.test', 'd.test'].map((n) => store.cached(n) !== undefined), [true, false, true, true], 'b.test, least recently used, went first');
+  t.equal(store.stats().entries, 3);
+  const one = store.stats().bytes / 3;
+  const small = createKeyStore({
+    fetchers: { direct: async (n) => doc(n, [key], now), notary: async () => ({}) },
+    trustedKeyServers: [],
+    now: () => now,
+    logger: silent,
+    limits: { maxBytes: Math.floor(2.5 * one) },
+  });
+  for (const n of ['a.test', 'b.test', 'c.test', 'd.test']) await small.getServerKeys(n);
+  t.equal(small.stats().entries, 2, `${Math.floor(2.5 * one)} bytes hold two documents of ${Math.round(one)}`);
+  t.ok(small.stats().bytes <= 2.5 * one);
+});
+
+t.test('a requested key id the cache lacks refetches once the throttle allows; a stricter freshness too', async (t) => {
+  let now = 1_000_000;
+  let current = [generateSigningKey('one')];
+  let calls = 0;
+  const store = createKeyStore({
+    fetchers: { direct: async (n) => (calls++, doc(n, current, now)), notary: async () => ({}) },
+    trustedKeyServers: [],
+    now: () => now,
+    logger: silent,
+  });
+  await store.getServerKeys('o.test', { keyIds: ['ed25519:one'] });
+  current = [generateSigningKey('two')];
+  t.notOk((await store.getServerKeys('o.test', { keyIds: ['ed25519:two'] })).keys?.verifyKeys['ed25519:two'], 'within the minute: the cached answer');
+  await store.getServerKeys('o.test', { fresh: () => false });
+  t.equal(calls, 1, 'a stricter freshness within the minute: no fetch');
+  now += 60_000;
+  t.ok((await store.getServerKeys('o.test', { keyIds: ['ed25519:two'] })).keys?.verifyKeys['ed25519:two'], 'after it: refetched');
+  t.equal(calls, 2);
+  t.ok(store.cachedVerifyKey('O.TEST', 'ed25519:two'), 'cached keys by any letter case');
+  t.notOk(store.cachedVerifyKey('o.test', 'ed25519:one'));
+  t.notOk(store.cachedVerifyKey('x.test', 'ed25519:two'));
+  now += 2 * DAY;
+  t.notOk(store.cachedVerifyKey('o.test', 'ed25519:two'), 'not once expired');
+});
+
+t.test('a failed fetch is the answer for a while; a full queue or a caller who left costs nothing', async (t) => {
+  let now = 1_000_000;
+  let calls = 0;
+  const store = createKeyStore({
+    fetchers: {
+      direct: async (_n, signal) => {
+        calls++;
+        await new Promise((r, reject) => {
+          const timer = setTimeout(r, 50);
+          signal?.addEventListener('abort', () => (clearTimeout(timer), reject(new Error('aborted'))));
+        });
+        throw new Error('down');
+      },
+      notary: async () => ({}),
+    },
+    trustedKeyServers: [],
+    now: () => now,
+    logger: silent,
+    limits: { maxFetchesPerRequester: 1, maxQueuedPerRequester: 1 },
+  });
+  const first = await store.getServerKeys('f.test', { requester: 'x' });
+  t.match(first.attempts[0]!.error, /down/);
+  const again = await store.getServerKeys('f.test', { requester: 'x' });
+  t.equal(calls, 1, 'within 10 s: the remembered failure');
+  t.same(again.attempts, first.attempts);
+  now += 10_000;
+  // One running, one waiting, the third refused for this requester.
+  const burst = await Promise.all(['g1.test', 'g2.test', 'g3.test'].map((n) => store.getServerKeys(n, { requester: 'x' })));
+  t.match(burst[2]!.attempts[0]!.error, /not fetched: 1 tasks of this requester are waiting already/);
+  const c = new AbortController();
+  const leaving = store.getServerKeys('h.test', { requester: 'y', signal: c.signal });
+  c.abort();
+  t.match((await leaving).attempts[0]!.error, /not fetched: the requester went away/);
+  const after = calls;
+  await store.getServerKeys('h.test', { requester: 'y' });
+  t.equal(calls, after + 1, 'an abandoned fetch is not remembered as a failure');
+});
+
+t.test('stale temporary cache files are removed; the file is written whole', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedpeer-keys-tmp-'));
+  const cacheFile = join(dir, 'server-keys.json');
+  writeFileSync(`${cacheFile}.tmp-999999999`, 'x'.repeat(1000));
+  writeFileSync(`${cacheFile}.tmp-${process.ppid}`, 'a live process');
+  writeFileSync(`${cacheFile}.tmp-junk`, 'x');
+  const key = generateSigningKey('a');
+  const store = createKeyStore({ fetchers: { direct: async (n) => doc(n, [key], Date.now()), notary: async () => ({}) }, trustedKeyServers: [], logger: silent, cacheFile });
+  await store.getServerKeys('o.test');
+  await store.flush();
+  const left = readdirSync(dir).sort();
+  t.same(left, ['server-keys.json', `server-keys.json.tmp-${process.ppid}`], 'a dead process\'s and an unnamed temporary file are gone; a live one\'s stays');
+  t.same(Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8')).servers), ['o.test']);
 });

@@ -18,8 +18,10 @@ const { dns, pki, addr } = world;
 t.teardown(() => world.close());
 
 const outbound = { federation_custom_ca_list: [world.caFile], federation_dns_servers: [world.dns.hostPort], ip_range_whitelist: [`127.43.0.0/16`] };
-const start = (name: string, c: number, certNames: string[], raw: Record<string, unknown> = {}): Promise<Fixture> =>
-  startFixture({ address: addr(c, 1), serverName: name, certNames, raw: { ...outbound, ...raw } });
+const start = (name: string, c: number, certNames: string[], raw: Record<string, unknown> = {}, now?: () => number): Promise<Fixture> =>
+  startFixture({ address: addr(c, 1), serverName: name, certNames, raw: { ...outbound, ...raw }, ...(now ? { now } : {}) });
+// B's clock runs ahead when a test needs time to pass (the key store fetches one origin at most once a minute).
+let bAhead = 0;
 
 // A: found through _matrix-fed SRV (certificate for a.test itself).
 dns.set('_matrix-fed._tcp.a.test', 'SRV', { priority: 10, weight: 1, port: 8448, target: 'box.a.test' });
@@ -38,7 +40,7 @@ const wk = await startHttpsServer({
 t.teardown(() => wk.close());
 dns.set('b.test', 'A', addr(2, 2));
 dns.set('hs.b.test', 'A', addr(2, 1));
-const B = await start('b.test', 2, ['hs.b.test'], { test_users: { '@alice:b.test': { displayname: 'Alice', avatar_url: 'mxc://b.test/x' } } });
+const B = await start('b.test', 2, ['hs.b.test'], { test_users: { '@alice:b.test': { displayname: 'Alice', avatar_url: 'mxc://b.test/x' } } }, () => Date.now() + bAhead);
 t.teardown(() => B.close());
 
 // C: a plain name on port 8448, the third server B vouches for.
@@ -84,10 +86,15 @@ t.test('a key replaced after caching: B refetches A once and accepts the new key
   const fresh = generateSigningKey('rotated');
   A.server.keyPublisher.setSigningKeys([fresh]);
   const header = buildXMatrixHeader({ method: 'GET', uri: profile, origin: 'a.test', destination: 'b.test' }, fresh);
+  const early = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => header }).catch((e) => e);
+  t.match(early, { status: 401 }, 'within a minute of the last fetch, an unknown key id causes no refetch');
+  bAhead += 61_000;
   const r = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => header });
   t.equal(r.status, 200);
   t.ok(B.server.peer.keyStore.cached('a.test')?.verifyKeys['ed25519:rotated']);
   A.server.keyPublisher.setSigningKeys([A.key]);
+  // A minute later B may fetch A's restored keys when it meets them.
+  bAhead += 61_000;
 });
 
 t.test('expired keys: an origin whose key document is past valid_until_ts is refused', async (t) => {

@@ -32,3 +32,21 @@ t.test('429 M_LIMIT_EXCEEDED with retry_after_ms', async (t) => {
   t.ok(r.json().retry_after_ms > 0 && r.json().retry_after_ms <= 1000);
   t.equal((await app.inject({ url: '/x', remoteAddress: '192.0.2.2' })).statusCode, 200);
 });
+
+t.test('X-Forwarded-For is believed only from limits.trusted_proxies', async (t) => {
+  const { buildApp } = await import('../src/server/app.js');
+  const { defaultConfig } = await import('../src/config/load.js');
+  const { createKeyPublisher } = await import('../src/server/key-document.js');
+  const { generateSigningKey } = await import('../src/matrix/signing-key.js');
+  const config = defaultConfig({ baseDir: '/tmp', raw: { server_name: 'rl.test', limits: { rate_limit: { per_second: 1, burst: 1 }, trusted_proxies: ['10.0.0.5'] } } });
+  const keyPublisher = createKeyPublisher({ serverName: 'rl.test', signingKeys: [generateSigningKey()], oldVerifyKeys: {}, refreshIntervalMs: 86_400_000, now: Date.now });
+  const remoteKeys = { getServerKeys: async () => ({}), lookupVerifyKey: async () => null };
+  const app = await buildApp(config, { keyPublisher, logger: pino({ level: 'silent' }), remoteKeys }, { resources: new Set(['federation', 'keys']), trustProxy: true });
+  t.teardown(() => app.close());
+  const ask = (remoteAddress: string, forwarded: string) =>
+    app.inject({ url: '/_matrix/key/v2/query/x.test', remoteAddress, headers: { 'x-forwarded-for': forwarded } }).then((r) => r.statusCode);
+  // A stranger naming a new address on every request is still one client.
+  t.same([await ask('192.0.2.9', '198.51.100.1'), await ask('192.0.2.9', '198.51.100.2'), await ask('192.0.2.9', '198.51.100.3')], [200, 429, 429]);
+  // The configured proxy speaks for its clients: each is its own.
+  t.same([await ask('10.0.0.5', '198.51.100.1'), await ask('10.0.0.5', '198.51.100.2'), await ask('10.0.0.5', '198.51.100.1')], [200, 200, 429]);
+});

@@ -39,13 +39,13 @@ dns.set('cli.test', 'A', addr(1, 1));
 dns.set('_matrix-fed._tcp.hs.cli.test', 'SRV', { priority: 0, weight: 0, port: 8448, target: 'box.cli.test' });
 dns.set('box.cli.test', 'A', addr(1, 2));
 
-t.test('--json: targets with exactly address, port, host, tls_name; steps', async (t) => {
+t.test('--json: targets with exactly address, port, host, tls_name, route; steps', async (t) => {
   const io = capture();
   const code = await main(['resolve', 'cli.test', '--json', '--config', cfg, '--ca-file', world.caFile], io);
   t.equal(code, 0, io.err);
   const out = JSON.parse(io.out) as Record<string, unknown>;
-  t.same(out.targets, [{ address: addr(1, 2), port: 8448, host: 'hs.cli.test', tls_name: 'hs.cli.test' }]);
-  t.same(Object.keys((out.targets as object[])[0]!), ['address', 'port', 'host', 'tls_name']);
+  t.same(out.targets, [{ address: addr(1, 2), port: 8448, host: 'hs.cli.test', tls_name: 'hs.cli.test', route: null }]);
+  t.same(Object.keys((out.targets as object[])[0]!), ['address', 'port', 'host', 'tls_name', 'route']);
   t.equal(out.delegated_server, 'hs.cli.test');
   t.same((out.steps as Array<{ step: string }>).map((s) => s.step), ['well-known', 'srv', 'srv-target']);
   for (const s of out.steps as object[]) t.same(Object.keys(s), ['step', 'lookup', 'outcome', 'detail', 'cached']);

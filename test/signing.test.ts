@@ -130,5 +130,29 @@ t.test('python3-signedjson verifies our signatures and we verify its', async (t)
     // Ed25519 is deterministic: both implementations produce the same signature.
     if ((v as { signatures: Record<string, Record<string, string>> }).signatures['example.test']![key.keyId] !== ours[i]!.signatures['example.test']![key.keyId]) bad++;
   });
-  t.equal(bad, 0, '300 python signatures verified by node:crypto and tweetnacl, identical to ours');
+  t.equal(bad, 0, '300 python signatures verified by libsodium and tweetnacl, identical to ours');
+});
+
+t.test('libsodium signing and detached verification agree with tweetnacl', async (t) => {
+  const { checkDetached } = await import('../src/matrix/signing.js');
+  const { publicKeyFromBytes } = await import('../src/matrix/signing-key.js');
+  const gen = randomJson(prng(Number(process.env.FEDPEER_SEED ?? 11)));
+  let bad = 0;
+  for (let i = 0; i < 100; i++) {
+    const key = generateSigningKey();
+    const naclKey = nacl.sign.keyPair.fromSeed(key.seed);
+    const bytes = signedBytes(gen.top() as Record<string, unknown>);
+    const sig = nacl.sign.detached(bytes, naclKey.secretKey);
+    if (!checkDetached(bytes, encodeBase64(sig), publicKeyFromBytes(naclKey.publicKey), key.keyId).ok) bad++;
+    const flipped = Buffer.from(sig);
+    flipped[i % 64]! ^= 1;
+    if (checkDetached(bytes, encodeBase64(flipped), key.publicKey, key.keyId).ok) bad++;
+    const ours = signJson({ n: i }, 's', key);
+    if (!naclVerify(ours, 's', key.keyId, naclKey.publicKey)) bad++;
+  }
+  t.equal(bad, 0, '100 keys: tweetnacl signatures verify with libsodium, flipped bits do not, ours verify with tweetnacl');
+  const key = generateSigningKey();
+  t.match(checkDetached(Buffer.from('x'), 'not base64!', key.publicKey, 'ed25519:k'), { ok: false, reason: /signature ed25519:k: invalid base64/ });
+  t.match(checkDetached(Buffer.from('x'), 'AAAA', key.publicKey, 'ed25519:k'), { ok: false, reason: /is 3 bytes, expected 64/ });
+  t.throws(() => publicKeyFromBytes(new Uint8Array(31)), /32 bytes, got 31/);
 });

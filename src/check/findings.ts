@@ -30,7 +30,19 @@ function resolutionFindings(f: CheckFacts, host: string, out: FindingList): void
   const err = f.resolution.error;
   const delegated = f.resolution.delegated_server;
   if (err !== null) {
-    if (err.step === 'blocklist') {
+    if (err.check === 'onion-no-route') {
+      out.add({
+        code: 'ONION_NO_ROUTE',
+        severity: 'error',
+        title: `${f.server_name} is an onion service, and no route leads into Tor`,
+        explanation:
+          '.onion names exist only inside Tor: they are never looked up in DNS (RFC 7686), so this server did not ask DNS and cannot reach the name by itself. ' +
+          'It needs a route through a Tor SOCKS port for .onion names.',
+        fix:
+          'Run Tor and add a SOCKS route to homeserver.yaml: federation_routes: [{match: "*.onion", via: "socks5h://127.0.0.1:9050", trust: pin, pins: ["<the server\'s certificate or public key pin>"]}] ' +
+          '(trust: none instead of a pin accepts any certificate there; docs/FEDERATION.md, "Routes").',
+      });
+    } else if (err.step === 'blocklist') {
       out.add({
         code: 'ADDRESS_BLOCKED',
         severity: 'error',
@@ -162,7 +174,8 @@ function wellKnownFindings(f: CheckFacts, host: string, out: FindingList): void 
 
 function clientFindings(f: CheckFacts, host: string, out: FindingList): void {
   const c = f.client_well_known;
-  if (c === null) return;
+  // ONION_NO_ROUTE says it already: nothing about the name can be fetched.
+  if (c === null || f.resolution.error?.check === 'onion-no-route') return;
   const example = `{"m.homeserver":{"base_url":"https://matrix.${host}"}}`;
   if (c.outcome === 'none') {
     out.add({

@@ -3,17 +3,22 @@
 // with the serving config's resolver, trust policy and blocklist, caches
 // each name's report for a minute, and renders the HTML.
 import type { Config } from '../config/types.js';
-import { createLimiter } from '../federation/backoff.js';
+import { createFairLimiter } from '../federation/fair-limiter.js';
 import { tlsPolicyFromConfig } from '../federation/tls-policy.js';
 import { renderHtmlForm, renderHtmlReport } from './report-html.js';
-import { cachedChecker, runCheck, type CheckOptions } from './run.js';
+import { cachedChecker, runCheck, type CheckOptions, type RunContext } from './run.js';
 import type { CheckReport } from './types.js';
 
 export interface CheckPageService {
   /** The form, optionally with the name given and why it is not valid. */
   form(opts?: { value?: string; error?: string }): string;
-  /** The report of `serverName` (cached for a minute), as a page and as the JSON form. */
-  report(serverName: string): Promise<{ html: string; json: CheckReport }>;
+  /**
+   * The report of `serverName` (cached for a minute), as a page and as the
+   * JSON form. `client` is the visitor's address: checks are queued fairly
+   * per visitor; a full queue rejects with QueueFullError, and a check still
+   * waiting when `signal` fires is dropped (AbandonedError).
+   */
+  report(serverName: string, context?: RunContext): Promise<{ html: string; json: CheckReport }>;
 }
 
 export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPolicy'> {
@@ -22,25 +27,29 @@ export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPoli
   path: string;
   /** Cache lifetime per name; default one minute. */
   ttlMs?: number;
-  /** Checks running at once (others wait their turn); default 4. */
+  /** Checks running at once (others wait their turn, one visitor after another); default 4. */
   maxConcurrent?: number;
+  /** Checks waiting, over all visitors; default 16. One visitor has at most one running and two waiting. */
+  maxQueued?: number;
 }
 
 export async function createCheckPageService(opts: CheckPageOptions): Promise<CheckPageService> {
-  const { config, path, ttlMs, maxConcurrent, ...probe } = opts;
+  const { config, path, ttlMs, maxConcurrent, maxQueued, ...probe } = opts;
   // Built once: reading the CA files and building the secure context is the costly part.
   const tlsPolicy = await tlsPolicyFromConfig(config, probe.systemCas ? { systemCas: probe.systemCas } : {});
-  // Visitors with many different names must not open connections without bound.
-  const limit = createLimiter(maxConcurrent ?? 4);
-  const run = (name: string) => limit(() => runCheck(name, { ...probe, config, tlsPolicy }));
+  // Visitors with many different names must not open connections without
+  // bound, and one visitor must not hold the queue: the next check to start
+  // is the next visitor's in turn.
+  const queue = createFairLimiter({ total: maxConcurrent ?? 4, perKey: 1, maxQueued: maxQueued ?? 16, maxQueuedPerKey: 2 });
+  const run = (name: string, context: RunContext = {}) => queue.run(context.client ?? '', () => runCheck(name, { ...probe, config, tlsPolicy }), context.signal);
   const checker = cachedChecker(run, {
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(probe.now ? { now: probe.now } : {}),
   });
   return {
     form: (o = {}) => renderHtmlForm({ action: path, ...o }),
-    async report(serverName) {
-      const json = await checker.check(serverName);
+    async report(serverName, context) {
+      const json = await checker.check(serverName, context);
       return { json, html: renderHtmlReport(json, { action: path }) };
     },
   };

@@ -12,9 +12,12 @@ import { buildFederationParts, USER_AGENT, type FederationParts } from '../feder
 import { FederationError } from '../federation/errors.js';
 import { exchangeFirstReachable, type ExchangeResponse, type Target } from '../federation/exchange.js';
 import { createServerNameResolver, type Resolution, type ResolutionStep } from '../federation/resolver.js';
+import { isProxied, routeReport } from '../federation/routes.js';
 import type { TlsPolicy } from '../federation/tls-policy.js';
 import { targetsForUrl, type WellKnownResolver, type WellKnownResult } from '../federation/well-known.js';
-import { checkServerKeys } from '../matrix/server-keys.js';
+import { checkServerKeys, KEY_DOCUMENT_LIMITS } from '../matrix/server-keys.js';
+import { KEY_DOCUMENT_MAX_BYTES } from '../federation/keys.js';
+import { isoOrNull } from '../matrix/timestamp.js';
 import { parseServerName, type ServerName } from '../matrix/server-name.js';
 import { probeTls } from './tls-probe.js';
 import {
@@ -50,7 +53,6 @@ export interface ProbeOptions {
   maxTargets?: number;
 }
 
-const KEY_DOCUMENT_MAX_BYTES = 1024 * 1024;
 const SMALL_BODY_MAX_BYTES = 64 * 1024;
 /** Targets probed at once. */
 const PARALLEL = 4;
@@ -137,10 +139,23 @@ async function lookupSrv(parts: FederationParts, host: string, route: Route | nu
   );
 }
 
+/** Whether `host` may be looked up in local DNS: not when a proxy resolves it, nor for a .onion name without a route. */
+function looksUpLocally(parts: FederationParts, host: string): boolean {
+  try {
+    return !isProxied(parts.routes.forName(host));
+  } catch {
+    return false;
+  }
+}
+
 /** The SRV target an address came from (the lookups are cached, so this asks DNS nothing new). */
 async function srvTargetOf(parts: FederationParts, srv: SrvReport | undefined, target: Target): Promise<string | null> {
   for (const r of srv?.records ?? []) {
     if (r.port !== target.port || r.target === '.') continue;
+    if (!looksUpLocally(parts, r.target)) {
+      if (r.target === target.address) return r.target;
+      continue;
+    }
     try {
       const found = await parts.dns.addresses(r.target);
       if (found.addresses.some((a) => a.address === target.address)) return r.target;
@@ -201,16 +216,17 @@ async function checkKeys(parts: FederationParts, target: Target, serverName: str
   const doc = parseJson(r.body);
   if (doc === undefined) return { ok: false, status: 200, error: 'the body is not JSON', ...empty };
   const result = checkServerKeys(doc, serverName, now);
-  const verifyKeys = isObject(doc) && isObject(doc.verify_keys) ? Object.keys(doc.verify_keys) : [];
-  const validUntil = isObject(doc) && Number.isSafeInteger(doc.valid_until_ts) ? new Date(doc.valid_until_ts as number).toISOString() : null;
+  const verifyKeys = isObject(doc) && isObject(doc.verify_keys) ? Object.keys(doc.verify_keys).slice(0, KEY_DOCUMENT_LIMITS.maxVerifyKeys) : [];
+  const validUntil = isObject(doc) && Number.isSafeInteger(doc.valid_until_ts) ? isoOrNull(doc.valid_until_ts as number) : null;
   const failed = result.checks.find((c) => !c.ok);
   return { ok: result.ok, status: 200, error: failed ? `${failed.check}: ${failed.detail}` : null, checks: result.checks, key_ids: verifyKeys, valid_until: validUntil };
 }
 
 async function probeTarget(parts: FederationParts, target: Target, serverName: string, srvTarget: string | null, now: number, t: Timeouts): Promise<TargetReport> {
-  const base = { ...target, sni: isIP(target.tls_name) === 0 ? target.tls_name : null, srv_target: srvTarget };
-  // The resolver dropped blocked addresses already; the raw TLS probe checks again, as the transport does.
-  const verdict = parts.addresses.check(target.address);
+  const base = { address: target.address, port: target.port, host: target.host, tls_name: target.tls_name, route: routeReport(target.route), sni: isIP(target.tls_name) === 0 ? target.tls_name : null, srv_target: srvTarget };
+  // The resolver dropped blocked addresses already; the raw TLS probe checks again, as the transport does
+  // (a name a proxy resolves has no address here to check).
+  const verdict = isProxied(target.route) && isIP(target.address) === 0 ? { blocked: false, rule: '' } : parts.addresses.check(target.address);
   if (verdict.blocked) {
     return { ...base, tcp: { ok: false, ms: null, error: `not dialled: ${target.address} is in ip_range_blacklist ${verdict.rule}` }, tls: null, version: null, keys: null };
   }
@@ -223,7 +239,7 @@ async function probeTarget(parts: FederationParts, target: Target, serverName: s
 
 /** GET an https URL: its addresses in order, through the transport (blocklist, trust). */
 async function fetchUrl(parts: FederationParts, url: URL, headers: Record<string, string>, t: Timeouts): Promise<ExchangeResponse> {
-  const targets = await targetsForUrl(parts.dns, url);
+  const targets = await targetsForUrl(parts.dns, parts.routes, url);
   if (targets.length === 0) throw new Error(`${url.hostname} has no A or AAAA records`);
   return exchangeFirstReachable(
     parts.transport,
@@ -290,7 +306,7 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
     // The resolver's own well-known lookup, recorded for its structured facts.
     let wk: WellKnownResult | undefined;
     const wellKnown: WellKnownResolver = { get: async (host) => (wk = await parts.wellKnown.get(host)) };
-    const resolver = createServerNameResolver({ dns: parts.dns, wellKnown, addresses: parts.addresses });
+    const resolver = createServerNameResolver({ dns: parts.dns, wellKnown, addresses: parts.addresses, routes: parts.routes });
     let resolution: Resolution | undefined;
     let error: FederationError | undefined;
     try {
@@ -304,7 +320,7 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
     const delegated = wk?.server ?? null;
     const own = parsedOrUndefined(serverName);
     const srvHost = srvHostOf(serverName, delegated);
-    const srv = srvHost === undefined ? [] : await lookupSrv(parts, srvHost, route);
+    const srv = srvHost === undefined || !looksUpLocally(parts, srvHost) ? [] : await lookupSrv(parts, srvHost, route);
     const usedSrv = srv.find((s) => s.used);
     const all = resolution?.targets ?? [];
     const maxTargets = opts.maxTargets ?? 10;
@@ -321,7 +337,7 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
         delegated_server: delegated,
         route,
         steps: steps.map((s) => ({ step: s.step, lookup: s.lookup, outcome: s.outcome, detail: s.detail, cached: s.cached ?? false })),
-        targets: all.map((x) => ({ address: x.address, port: x.port, host: x.host, tls_name: x.tls_name })),
+        targets: all.map((x) => ({ address: x.address, port: x.port, host: x.host, tls_name: x.tls_name, route: routeReport(x.route) })),
         error: error ? { step: error.step, check: error.check, message: error.message } : null,
       },
       well_known: wk && own?.kind === 'dns' ? wellKnownReport(`https://${own.host}/.well-known/matrix/server`, wk) : null,

@@ -179,6 +179,7 @@ function certificateRows(chain: CertificateReport[]): Safe {
 <div><strong>Names</strong> ${c.subject_alt_names.join(', ') || 'none'}</div>
 <div><strong>Valid</strong> ${c.not_before} to ${c.not_after} (${daysLeft(c)})</div>
 <div class="mono">SHA-256 ${c.sha256}</div>
+<div class="mono">Public key ${c.public_key_sha256}</div>
 <div><strong>Certificate Transparency</strong> ${c.sct ? 'SCTs embedded' : 'no SCTs'}</div>
 </td></tr>`,
   )}`;
@@ -191,7 +192,7 @@ function targetBlock(t: TargetReport, i: number): Safe {
   if (tls && !tls.ok) tlsRows = h`<tr><th>TLS</th><td class="bad">${tls.error}</td></tr>`;
   if (tls?.ok) {
     tlsRows = h`<tr><th>TLS</th><td>${tls.protocol}, ${tls.cipher}; chain ${yesNo(tls.trusted, 'trusted', `not trusted (${tls.trust_error})`)};
-name ${yesNo(tls.name_valid, `valid for ${t.tls_name}`, `not valid for ${t.tls_name}`)}${tls.verification === 'exempt' ? h`; not verified: ${tls.exempt_by}` : ''};
+name ${yesNo(tls.name_valid, `valid for ${t.tls_name}`, `not valid for ${t.tls_name}`)}${tls.verification === 'exempt' ? h`; not verified: ${tls.exempt_by}` : ''}${tls.verification === 'pinned' ? h`; pinned by ${tls.exempt_by}: ${yesNo(tls.pin_ok === true, 'a pin matches', 'no pin matches')}` : ''};
 ${yesNo(tls.accepted, 'accepted', 'refused')}</td></tr>${certificateRows(tls.chain)}`;
   }
   const v = t.version;
@@ -200,11 +201,12 @@ ${yesNo(tls.accepted, 'accepted', 'refused')}</td></tr>${certificateRows(tls.cha
 <h3>${i + 1}. <span class="mono">${where}</span></h3>
 <table>
 <tr><th>Host header</th><td>${t.host}</td></tr>
+${t.route ? h`<tr><th>Route</th><td>${t.route.rule}: ${t.route.via === 'direct' ? 'direct' : h`through SOCKS proxy ${t.route.via}`}${t.route.inherited_from ? h` (kept from ${t.route.inherited_from})` : ''}</td></tr>` : ''}
 <tr><th>Certificate for</th><td>${t.tls_name} (${t.sni === null ? 'no SNI: IP address' : `SNI ${t.sni}`})${t.srv_target ? ` · via SRV target ${t.srv_target}` : ''}</td></tr>
 <tr><th>TCP</th><td>${t.tcp.ok ? h`<span class="good">connected</span> in ${t.tcp.ms} ms` : h`<span class="bad">${t.tcp.error}</span>`}</td></tr>
 ${tlsRows}
 ${tls?.ok ? h`<tr><th>Version</th><td>${v ? (v.ok ? h`${v.status}: ${v.server!.name} ${v.server!.version}` : h`<span class="bad">${v.error}</span>`) : 'not asked: the certificate was refused'}</td></tr>` : ''}
-${k ? h`<tr><th>Keys</th><td>${k.ok ? h`<span class="good">valid</span>: ${k.key_ids.join(', ')}, until ${k.valid_until}` : h`<span class="bad">${k.error}</span>`}
+${k ? h`<tr><th>Keys</th><td>${k.ok ? h`<span class="good">valid</span>: ${k.key_ids.join(', ')}, until ${k.valid_until ?? 'a date too far to show'}` : h`<span class="bad">${k.error}</span>`}
 <ul>${k.checks.map((c) => h`<li>${yesNo(c.ok, '✓', '✗')} <code>${c.check}</code>: ${c.detail}</li>`)}</ul></td></tr>` : ''}
 </table>
 </article>`;

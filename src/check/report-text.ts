@@ -37,6 +37,7 @@ export function certificateLines(c: CertificateReport, i: number): string[] {
     `               SAN ${san}`,
     `               valid ${c.not_before} to ${c.not_after} (${c.days_left < 0 ? `expired ${-c.days_left} days ago` : `${c.days_left} days left`})`,
     `               SHA-256 ${c.sha256}; SCTs: ${c.sct ? 'embedded' : 'none'}`,
+    `               public key ${c.public_key_sha256}`,
   ];
 }
 
@@ -44,6 +45,10 @@ function target(t: TargetReport, i: number): string[] {
   const lines = [
     `  ${i + 1}. ${hostPort(t.address, t.port)}  Host: ${t.host}  certificate for: ${t.tls_name} (${t.sni === null ? 'no SNI' : `SNI ${t.sni}`})${t.srv_target ? `  via SRV target ${t.srv_target}` : ''}`,
   ];
+  if (t.route) {
+    const how = t.route.via === 'direct' ? 'direct' : `through SOCKS proxy ${t.route.via}`;
+    lines.push(`     route     ${t.route.rule}: ${how}${t.route.inherited_from ? ` (kept from ${t.route.inherited_from})` : ''}; trust: ${t.route.trust}`);
+  }
   lines.push(`     TCP       ${t.tcp.ok ? `ok, ${t.tcp.ms} ms` : `FAILED: ${t.tcp.error}`}`);
   const tls = t.tls;
   if (tls === null) return lines;
@@ -53,7 +58,8 @@ function target(t: TargetReport, i: number): string[] {
   }
   const chain = tls.trusted ? 'chain trusted' : `chain NOT trusted (${tls.trust_error})`;
   const name = tls.name_valid ? `valid for ${t.tls_name}` : `NOT valid for ${t.tls_name}`;
-  const verification = tls.verification === 'exempt' ? `; not verified: ${tls.exempt_by}` : '';
+  const verification =
+    tls.verification === 'exempt' ? `; not verified: ${tls.exempt_by}` : tls.verification === 'pinned' ? `; pinned by ${tls.exempt_by}: ${tls.pin_ok ? 'a pin matches' : 'NO pin matches'}` : '';
   lines.push(`     TLS       ${tls.protocol}, ${tls.cipher}; ${chain}; ${name}${verification}; ${tls.accepted ? 'accepted' : 'REFUSED'}`);
   tls.chain.forEach((c, j) => lines.push(...certificateLines(c, j)));
   if (t.version) {
@@ -64,7 +70,7 @@ function target(t: TargetReport, i: number): string[] {
   }
   if (t.keys) {
     const k = t.keys;
-    lines.push(`     keys      ${k.ok ? `ok: ${k.key_ids.join(', ')}, valid until ${k.valid_until}` : `FAILED: ${k.error}`}`);
+    lines.push(`     keys      ${k.ok ? `ok: ${k.key_ids.join(', ')}, valid until ${k.valid_until ?? 'a date too far to show'}` : `FAILED: ${k.error}`}`);
     for (const c of k.checks) lines.push(`               ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}`);
   }
   return lines;

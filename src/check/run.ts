@@ -3,6 +3,7 @@
 import { buildReport } from './findings.js';
 import { probeServer, type ProbeOptions } from './probe.js';
 import type { CheckReport } from './types.js';
+import { normaliseServerName } from '../matrix/server-name.js';
 
 export type { ProbeOptions as CheckOptions };
 
@@ -11,28 +12,35 @@ export async function runCheck(serverName: string, opts: ProbeOptions): Promise<
 }
 
 export interface CachedChecker {
-  /** The report of `serverName`, from a run at most `ttlMs` old; concurrent asks share one run. */
-  check(serverName: string): Promise<CheckReport>;
+  /** The report of `serverName`, from a run at most `ttlMs` old; concurrent asks share one run. `context` goes to the run that starts. */
+  check(serverName: string, context?: RunContext): Promise<CheckReport>;
   readonly size: number;
 }
 
+/** Who asked (the visitor's address) and until when they wait, for the run's queue. */
+export interface RunContext {
+  client?: string;
+  signal?: AbortSignal;
+}
+
 /**
- * Reports cached per name, exactly as given (the page makes outbound requests on a visitor's
- * behalf, so repeating a name within the minute costs nothing), at most
- * `maxEntries` names, the oldest dropped first.
+ * Reports cached per name (the page makes outbound requests on a visitor's
+ * behalf, so repeating a name within the minute costs nothing), letter case
+ * aside (`EXAMPLE.org` is example.org: a visitor cannot make fedpeer probe
+ * one server again and again by changing case), at most `maxEntries` names,
+ * the oldest dropped first.
  */
-export function cachedChecker(run: (serverName: string) => Promise<CheckReport>, opts: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}): CachedChecker {
+export function cachedChecker(run: (serverName: string, context?: RunContext) => Promise<CheckReport>, opts: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}): CachedChecker {
   const ttlMs = opts.ttlMs ?? 60_000;
   const maxEntries = opts.maxEntries ?? 1000;
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { at: number; report: Promise<CheckReport> }>();
   return {
-    check(serverName) {
-      // The exact name: server names compare as strings (a key document for example.org is not one for EXAMPLE.org).
-      const key = serverName;
+    check(serverName, context) {
+      const key = normaliseServerName(serverName);
       const hit = cache.get(key);
       if (hit && now() - hit.at < ttlMs) return hit.report;
-      const report = run(serverName);
+      const report = run(serverName, context);
       cache.delete(key);
       cache.set(key, { at: now(), report });
       // A run that throws (not a failed check: a bug) is not kept.

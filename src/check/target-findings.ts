@@ -109,6 +109,22 @@ function certificateFindings(ctx: Context, t: TargetReport, where: string): void
   const { facts, out } = ctx;
   const tls = t.tls!;
   const leaf = tls.chain[0];
+  if (tls.verification === 'pinned') {
+    // The pin replaces the CA chain and the name: nothing else about the certificate counts.
+    if (tls.pin_ok !== true) {
+      out.add({
+        code: 'CERT_PIN_MISMATCH',
+        severity: 'error',
+        title: `The certificate of ${t.tls_name} matches no pin of ${tls.exempt_by}`,
+        explanation:
+          `${tls.exempt_by} pins the certificate of ${t.tls_name}, and the server presented certificate SHA-256 ${leaf?.sha256 ?? 'none'}, public key ${leaf?.public_key_sha256 ?? 'none'}. ` +
+          'Either the server has a new certificate (and key), or this is not the server you pinned.',
+        fix: `If the server changed its certificate on purpose, replace the pins with "${leaf?.public_key_sha256 ?? '<public key pin>'}" (the public key pin survives renewals that keep the key); otherwise leave the pin and find out who answers there.`,
+        target: where,
+      });
+    }
+    return;
+  }
   if (tls.verification === 'exempt') {
     const would = !tls.trusted || !tls.name_valid ? ` Verified, it would be refused: ${[tls.trust_error, tls.name_error].filter(Boolean).join('; ')}.` : '';
     out.add({
@@ -249,6 +265,21 @@ function endpointFindings(ctx: Context, t: TargetReport, where: string): void {
 
 export function targetFindings(ctx: Context, t: TargetReport): void {
   const where = hostPort(t.address, t.port);
+  if (!t.tcp.ok && t.route !== null && t.route.via !== 'direct') {
+    ctx.out.add({
+      code: 'PROXY_FAILED',
+      severity: ctx.anyConnected ? 'warning' : 'error',
+      title: `Cannot reach ${where} through the SOCKS proxy`,
+      explanation:
+        `${t.route.rule} sends ${t.address} through ${t.route.via}, and that failed: ${t.tcp.error}. ` +
+        'A proxied route never falls back to a direct connection, so nothing else was tried for this target.',
+      fix:
+        `If the proxy is not reachable, start it (Tor: systemctl start tor) or correct "via" in ${t.route.rule}. ` +
+        'If the proxy answered but could not connect, the server is down or the name is wrong (for an onion service: its address, and that it is published).',
+      target: where,
+    });
+    return;
+  }
   if (!t.tcp.ok) {
     ctx.out.add({
       code: 'TCP_CONNECT_FAILED',

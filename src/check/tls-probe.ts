@@ -7,11 +7,14 @@
 // against tls_name, as the policy would.
 //
 // The address dialled is the resolved one, checked against the blocklist by
-// the caller: no DNS lookup happens here.
+// the caller, or the name a route's SOCKS proxy resolves (dialTarget, the
+// same tunnel outbound requests use): no DNS lookup happens here.
 import { X509Certificate } from 'node:crypto';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { dialTarget } from '../federation/dial.js';
 import { tlsCheckOf, type Target } from '../federation/exchange.js';
+import { checkPins, pinsOf } from '../federation/pins.js';
 import type { TlsPolicy } from '../federation/tls-policy.js';
 import type { CertificateReport, TargetReport, TlsReport } from './types.js';
 
@@ -53,6 +56,7 @@ export function describeCertificate(der: Buffer, now: number): CertificateReport
     not_after: notAfter.toISOString(),
     days_left: Math.floor(((notAfter.getTime() - now) / DAY) * 10) / 10,
     sha256: x.fingerprint256,
+    public_key_sha256: pinsOf(x).publicKey,
     serial: x.serialNumber,
     sct: hasEmbeddedScts(der),
   };
@@ -83,6 +87,7 @@ function failedTls(check: string, error: string, trust: { verification: TlsRepor
     name_valid: false,
     name_error: null,
     ...trust,
+    pin_ok: null,
     accepted: false,
     check,
     error,
@@ -91,28 +96,34 @@ function failedTls(check: string, error: string, trust: { verification: TlsRepor
 
 /** TCP connect, then the TLS handshake with tls_name as SNI; each step bounded. */
 export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOptions): Promise<TlsProbeResult> {
-  const connection = policy.forConnection(target.tls_name, target.address);
-  const trust = { verification: connection.verify ? ('strict' as const) : ('exempt' as const), exempt_by: connection.exemptBy ?? null };
+  const connection = policy.forConnection(target.tls_name, target.address, target.route);
+  const verification = connection.pins !== undefined ? ('pinned' as const) : connection.verify ? ('strict' as const) : ('exempt' as const);
+  const trust = { verification, exempt_by: connection.exemptBy ?? connection.pinnedBy ?? null };
   return new Promise<TlsProbeResult>((resolve) => {
     const started = performance.now();
     let settled = false;
     let tcpMs: number | null = null;
     let tlsSocket: TLSSocket | undefined;
-    const raw: Socket = tcpConnect({ host: target.address, port: target.port });
+    let raw: Socket | undefined;
     const finish = (result: TlsProbeResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       tlsSocket?.destroy();
-      raw.destroy();
+      raw?.destroy();
       resolve(result);
     };
+    // Through a proxy "TCP" is the tunnel: the proxy reached the server (an onion service may take seconds).
     let timer = setTimeout(() => finish({ tcp: { ok: false, ms: null, error: `no TCP connection within ${opts.connectTimeoutMs} ms` }, tls: null }), opts.connectTimeoutMs);
-    // `on`, not `once`: a socket torn down mid-handshake may report more than one error; the first decides.
-    raw.on('error', (e: NodeJS.ErrnoException) => {
-      if (tcpMs === null) finish({ tcp: { ok: false, ms: null, error: `${e.code ?? 'error'}: ${e.message}` }, tls: null });
-    });
-    raw.once('connect', () => {
+    dialTarget(target, { connectTimeoutMs: opts.connectTimeoutMs, setupTimeoutMs: opts.connectTimeoutMs }).then(
+      (socket) => {
+        raw = socket;
+        if (settled) socket.destroy();
+        else connected(socket);
+      },
+      (e: Error & { check?: string }) => finish({ tcp: { ok: false, ms: null, error: e.message.replace(/^connect: /, '') }, tls: null }),
+    );
+    const connected = (raw: Socket): void => {
       tcpMs = Math.round(performance.now() - started);
       const tcp = { ok: true, ms: tcpMs, error: null };
       clearTimeout(timer);
@@ -128,6 +139,8 @@ export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOption
         const nameError = peer.raw ? checkServerIdentity(target.tls_name, peer) : new Error('the server sent no certificate');
         const trusted = socket.authorized;
         const nameValid = nameError === undefined;
+        const x509 = socket.getPeerX509Certificate();
+        const pin = connection.pins === undefined ? null : x509 ? checkPins(x509, connection.pins) : { ok: false, presented: null };
         const authorizationError = socket.authorizationError as unknown;
         finish({
           tcp,
@@ -141,12 +154,13 @@ export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOption
             name_valid: nameValid,
             name_error: nameError?.message ?? null,
             ...trust,
-            accepted: !connection.verify || (trusted && nameValid),
+            pin_ok: pin === null ? null : pin.ok,
+            accepted: pin !== null ? pin.ok : !connection.verify || (trusted && nameValid),
             check: null,
             error: null,
           },
         });
       });
-    });
+    };
   });
 }

@@ -2,7 +2,10 @@
 // renders. Documented field by field in docs/CHECK.md; field names are
 // snake_case like `fedpeer resolve --json`. The probe (probe.ts) gathers the
 // facts, findings.ts judges them; nothing here does I/O.
+import type { RouteReport } from '../federation/routes.js';
 import type { KeyCheck } from '../matrix/server-keys.js';
+
+export type { RouteReport };
 
 export const REPORT_VERSION = 1;
 
@@ -12,6 +15,7 @@ export type Severity = 'error' | 'warning' | 'info';
 export type FindingCode =
   // Resolution
   | 'NO_ROUTE'
+  | 'ONION_NO_ROUTE'
   | 'DNS_LOOKUP_FAILED'
   | 'SRV_NO_SERVICE'
   | 'SRV_TARGET_NO_ADDRESS'
@@ -23,6 +27,7 @@ export type FindingCode =
   | 'WELL_KNOWN_UNREACHABLE'
   // Per target: connection and certificate
   | 'TCP_CONNECT_FAILED'
+  | 'PROXY_FAILED'
   | 'TLS_HANDSHAKE_FAILED'
   | 'CERT_NAME_MISMATCH_SRV'
   | 'CERT_NAME_MISMATCH_DELEGATED'
@@ -32,6 +37,7 @@ export type FindingCode =
   | 'CERT_EXPIRING_SOON'
   | 'CERT_UNTRUSTED'
   | 'CERT_NOT_VERIFIED'
+  | 'CERT_PIN_MISMATCH'
   | 'NO_SCT'
   | 'TARGETS_NOT_PROBED'
   // Per target: the federation endpoints
@@ -74,10 +80,13 @@ export interface StepReport {
 }
 
 export interface TargetAddress {
+  /** An IP address, or a name a route's SOCKS proxy resolves. */
   address: string;
   port: number;
   host: string;
   tls_name: string;
+  /** The federation_routes rule that reaches it; null when none matched (direct). */
+  route: RouteReport | null;
 }
 
 export interface ErrorReport {
@@ -133,8 +142,10 @@ export interface CertificateReport {
   not_after: string;
   /** Days from checked_at to not_after (negative when expired), one decimal. */
   days_left: number;
-  /** SHA-256 of the DER, colon-separated hex. */
+  /** SHA-256 of the DER, colon-separated hex: a certificate pin for federation_routes. */
   sha256: string;
+  /** `sha256/<base64>` of the SubjectPublicKeyInfo: a public key pin for federation_routes. */
+  public_key_sha256: string;
   serial: string;
   /** Carries an embedded SCT list (Certificate Transparency, OID 1.3.6.1.4.1.11129.2.4.2). */
   sct: boolean;
@@ -154,9 +165,12 @@ export interface TlsReport {
   /** The leaf is valid for tls_name. */
   name_valid: boolean;
   name_error: string | null;
-  /** strict: verified as above; exempt: federation_verify_certificates off or whitelisted. */
-  verification: 'strict' | 'exempt';
+  /** strict: verified as above; exempt: federation_verify_certificates off, whitelisted or a route's trust: none; pinned: a route's pins decide. */
+  verification: 'strict' | 'exempt' | 'pinned';
+  /** The whitelist entry or route that exempts or pins. */
   exempt_by: string | null;
+  /** pinned: whether the certificate or its public key matches a pin; null otherwise. */
+  pin_ok: boolean | null;
   /** Outbound federation would accept this connection. */
   accepted: boolean;
   /** Handshake failure: tlsCheckOf token (protocol-version, handshake, timeout). */

@@ -68,6 +68,14 @@ export async function configCheckCommand(io: CommandIO, opts: { file?: string; j
       x_forwarded: l.xForwarded,
       resources: l.resources.flatMap((r) => r.names),
     })),
+    routes: config.federationRoutes.map((r, i) => ({
+      rule: `federation_routes[${i}]`,
+      match: r.match,
+      via: r.via.kind === 'direct' ? 'direct' : r.via.display,
+      trust: r.trust,
+      pins: r.pins.length,
+      isolate: r.isolate,
+    })),
     ignored_keys: config.ignoredKeys,
     warnings,
     errors,
@@ -94,6 +102,9 @@ export async function configCheckCommand(io: CommandIO, opts: { file?: string; j
     ...report.listeners.map((l) =>
       l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.type === 'control' ? 'control API (docs/CONTROL.md)' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
     ),
+    ...(report.routes.length
+      ? ['', 'outbound routes (first match wins; other names direct):', ...report.routes.map((r) => `  ${r.rule} ${r.match.join(', ')} -> ${r.via}, trust ${r.trust}${r.pins ? ` (${r.pins} pin${r.pins === 1 ? '' : 's'})` : ''}${r.isolate ? ', isolated' : ''}`)]
+      : []),
     ...(config.ignoredKeys.length ? ['', `homeserver.yaml keys fedpeer does not use: ${config.ignoredKeys.join(', ')}`] : []),
     ...warnings.map((w) => `warning: ${w}`),
     ...errors.map((e) => `error: ${e}`),

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type { TrustedKeyServer } from '../config/types.js';
 import type { VerifiedServerKeys } from '../matrix/server-keys.js';
 import { isValidServerName } from '../matrix/server-name.js';
+import { formatTimestamp } from '../matrix/timestamp.js';
 import { createKeyStore, type KeyAttempt } from '../federation/keys.js';
 import { UsageError, type CommandIO } from './io.js';
 import { createPeerServices, outboundConfig, type OutboundOptions } from './outbound.js';
@@ -72,9 +73,9 @@ export async function keysCommand(io: CommandIO, opts: KeysOptions): Promise<num
       if (a.error) io.stdout(`     ✗ ${a.error}`);
     }
     if (keys) {
-      io.stdout(`\nkeys of ${keys.serverName} (from ${source}), valid until ${new Date(keys.validUntilTs).toISOString()}, trusted until ${new Date(keys.effectiveValidUntilTs).toISOString()}:`);
+      io.stdout(`\nkeys of ${keys.serverName} (from ${source}), valid until ${formatTimestamp(keys.validUntilTs)}, trusted until ${formatTimestamp(keys.effectiveValidUntilTs)}:`);
       for (const v of Object.values(keys.verifyKeys)) io.stdout(`  ${v.keyId} ${v.key}`);
-      for (const v of Object.values(keys.oldVerifyKeys)) io.stdout(`  ${v.keyId} ${v.key} (old, expired ${new Date(v.expiredTs).toISOString()})`);
+      for (const v of Object.values(keys.oldVerifyKeys)) io.stdout(`  ${v.keyId} ${v.key} (old, expired ${formatTimestamp(v.expiredTs)})`);
     } else {
       io.stdout(`\nno valid keys for ${opts.name}`);
     }

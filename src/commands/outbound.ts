@@ -8,7 +8,7 @@ import { loadConfig, defaultConfig } from '../config/load.js';
 import { isDnsServer } from '../config/net.js';
 import type { Config } from '../config/types.js';
 import { createFederationClient, type FederationClient, type RequestSigner } from '../federation/client.js';
-import { createKeyStore, type KeyStore } from '../federation/keys.js';
+import { createKeyStore, KEY_DOCUMENT_MAX_BYTES, type KeyStore } from '../federation/keys.js';
 import { buildXMatrixHeader } from '../matrix/signing.js';
 import type { SigningKey } from '../matrix/signing-key.js';
 import { UsageError } from './io.js';
@@ -43,7 +43,8 @@ export interface PeerServices {
   close(): Promise<void>;
 }
 
-const KEY_DOCUMENT_MAX_BYTES = 1024 * 1024;
+/** A trusted notary's answer for one server. */
+const NOTARY_ANSWER_MAX_BYTES = 1024 * 1024;
 
 export async function createPeerServices(opts: {
   config: Config;
@@ -68,9 +69,9 @@ export async function createPeerServices(opts: {
   });
   const keyStore = createKeyStore({
     fetchers: {
-      direct: async (server) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES })).body,
-      notary: async (notary, body) =>
-        (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: 10 * KEY_DOCUMENT_MAX_BYTES })).body,
+      direct: async (server, signal) => (await client.request(server, 'GET', '/_matrix/key/v2/server', { sign: false, maxBytes: KEY_DOCUMENT_MAX_BYTES, ...(signal ? { signal } : {}) })).body,
+      notary: async (notary, body, signal) =>
+        (await client.request(notary, 'POST', '/_matrix/key/v2/query', { body, sign: false, maxBytes: NOTARY_ANSWER_MAX_BYTES, ...(signal ? { signal } : {}) })).body,
     },
     trustedKeyServers: config.trustedKeyServers,
     logger: opts.logger,

@@ -5,7 +5,7 @@
 import { buildFederationParts } from '../federation/client.js';
 import { FederationError } from '../federation/errors.js';
 import { createServerNameResolver, formatTarget, type Resolution, type ResolutionStep } from '../federation/resolver.js';
-import type { Target } from '../federation/exchange.js';
+import { routeReport, type RouteReport } from '../federation/routes.js';
 import { UsageError, type CommandIO } from './io.js';
 import { outboundConfig, type OutboundOptions } from './outbound.js';
 
@@ -18,7 +18,7 @@ export interface ResolveOptions extends OutboundOptions {
 export interface ResolveJson {
   server_name: string;
   delegated_server: string | null;
-  targets: Target[];
+  targets: Array<{ address: string; port: number; host: string; tls_name: string; route: RouteReport | null }>;
   steps: Array<Required<Pick<ResolutionStep, 'step' | 'lookup' | 'outcome' | 'detail'>> & { cached: boolean }>;
   trust: string;
   error: { step: string; check: string; message: string } | null;
@@ -32,7 +32,7 @@ export async function resolveCommand(io: CommandIO, opts: ResolveOptions): Promi
     ...(opts.dnsServers && opts.dnsServers.length > 0 ? { dnsServers: opts.dnsServers } : {}),
     ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
   });
-  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses });
+  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, routes: parts.routes });
   let resolution: Resolution | undefined;
   let error: FederationError | undefined;
   try {
@@ -53,8 +53,8 @@ export async function resolveCommand(io: CommandIO, opts: ResolveOptions): Promi
   const out: ResolveJson = {
     server_name: opts.name,
     delegated_server: resolution?.delegatedTo ?? null,
-    // Exactly these four fields, in this order: the documented JSON form.
-    targets: (resolution?.targets ?? []).map((t) => ({ address: t.address, port: t.port, host: t.host, tls_name: t.tls_name })),
+    // Exactly these fields, in this order: the documented JSON form.
+    targets: (resolution?.targets ?? []).map((t) => ({ address: t.address, port: t.port, host: t.host, tls_name: t.tls_name, route: routeReport(t.route) })),
     steps,
     trust: parts.tls.describe(),
     error: error ? { step: error.step, check: error.check, message: error.message } : null,
@@ -78,7 +78,8 @@ function formatText(r: ResolveJson, dns: string): string {
     lines.push('Targets, tried in this order:');
     r.targets.forEach((t, i) => {
       const sni = t.tls_name.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(t.tls_name) ? 'no SNI' : `SNI ${t.tls_name}`;
-      lines.push(`  ${i + 1}. ${formatTarget(t)}  Host: ${t.host}  certificate for: ${t.tls_name} (${sni})`);
+      const route = t.route ? `  ${t.route.via === 'direct' ? 'direct' : `through ${t.route.via}`} (${t.route.rule}, trust: ${t.route.trust})` : '';
+      lines.push(`  ${i + 1}. ${formatTarget(t)}  Host: ${t.host}  certificate for: ${t.tls_name} (${sni})${route}`);
     });
   }
   if (r.delegated_server) lines.push(`Delegated by well-known to ${r.delegated_server}.`);

@@ -2,6 +2,7 @@
 import { ALWAYS_BLOCKED, DEFAULT_IP_RANGE_BLACKLIST } from './defaults.js';
 import { ConfigError, describeValue } from './errors.js';
 import { formatCidr, isDnsServer, parseCidr } from './net.js';
+import { parseRoutes } from './parse-routes.js';
 import { type RawMap, bool, field, indexOf, list, oneOf, opt, path, str, strList } from './read.js';
 import type { Config } from './types.js';
 
@@ -16,6 +17,7 @@ export const FEDERATION_KEYS = [
   'federation_ip_range_blacklist',
   'federation_dns_servers',
   'federation_domain_whitelist',
+  'federation_routes',
 ] as const;
 
 type FederationPart = Pick<
@@ -29,6 +31,7 @@ type FederationPart = Pick<
   | 'ipRangeWhitelist'
   | 'federationDnsServers'
   | 'federationDomainWhitelist'
+  | 'federationRoutes'
 >;
 
 export function parseFederation(raw: RawMap, baseDir: string): FederationPart {
@@ -48,6 +51,7 @@ export function parseFederation(raw: RawMap, baseDir: string): FederationPart {
     ...ipRanges(raw),
     federationDnsServers: opt(raw, '', 'federation_dns_servers', dnsServers, []),
     federationDomainWhitelist: opt(raw, '', 'federation_domain_whitelist', strList, null),
+    federationRoutes: opt(raw, '', 'federation_routes', parseRoutes, []),
   };
 }
 

@@ -1,6 +1,8 @@
 // Hardening knobs for the inbound server and the outbound client, and the
 // check page switch. All fedpeer's own sections, so unknown sub-keys are typos.
-import { type RawMap, bool, duration, int, keyOf, onlyKeys, opt, section, size } from './read.js';
+import { type RawMap, bool, duration, indexOf, int, keyOf, list, onlyKeys, opt, section, size, str } from './read.js';
+import { ConfigError, describeValue } from './errors.js';
+import { formatCidr, parseCidr } from './net.js';
 import type { Config, FederationClientConfig, LimitsConfig } from './types.js';
 
 export const LIMIT_KEYS = ['check_page', 'limits', 'federation_client'] as const;
@@ -29,6 +31,7 @@ function limits(raw: RawMap): LimitsConfig {
     'body_limit',
     'max_connections',
     'rate_limit',
+    'trusted_proxies',
   ]);
   const rk = keyOf(key, 'rate_limit');
   const rate = section(m, 'rate_limit', key);
@@ -44,7 +47,19 @@ function limits(raw: RawMap): LimitsConfig {
       perSecond: opt(rate, rk, 'per_second', positive, 10),
       burst: opt(rate, rk, 'burst', positive, 50),
     },
+    // X-Forwarded-For is believed only from these peers (on `x_forwarded` listeners):
+    // anyone else could name a new address per request and never be rate limited.
+    trustedProxies: opt(m, key, 'trusted_proxies', proxies, ['127.0.0.0/8', '::1/128']),
   };
+}
+
+function proxies(value: unknown, key: string): string[] {
+  return list(value, key).map((v, i) => {
+    const k = indexOf(key, i);
+    const c = parseCidr(str(v, k));
+    if (!c) throw new ConfigError(k, `expected the IP address or CIDR range of a reverse proxy, such as "10.0.0.5" or "fd00::/8", got ${describeValue(v)}`);
+    return formatCidr(c);
+  });
 }
 
 function federationClient(raw: RawMap): FederationClientConfig {

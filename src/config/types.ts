@@ -110,6 +110,39 @@ export interface LimitsConfig {
   bodyLimit: number;
   maxConnections: number;
   rateLimit: { perSecond: number; burst: number };
+  /** CIDRs whose X-Forwarded-For is believed on `x_forwarded` listeners (default loopback). */
+  trustedProxies: string[];
+}
+
+/** How a route reaches its names: directly, or through a SOCKS5 proxy that resolves them. */
+export type RouteVia =
+  | { kind: 'direct' }
+  | {
+      kind: 'socks5h';
+      host: string;
+      port: number;
+      username?: string;
+      /** A secret: non-enumerable, so dumps of the config leave it out. */
+      password?: string;
+      /** The URL for messages, the password masked. */
+      display: string;
+    };
+
+/** One `federation_routes` rule (docs/FEDERATION.md, "Routes"). */
+export interface FederationRoute {
+  /** The patterns as written, for messages. */
+  match: string[];
+  /** Globs matched against host names (Synapse's glob rules, as the whitelist). */
+  names: string[];
+  /** CIDRs (`address/prefix`) matched against IP literals and resolved addresses. */
+  cidrs: string[];
+  via: RouteVia;
+  /** ca: the usual policy (CA list, whitelist); none: not verified; pin: the certificate or its key must match a pin. */
+  trust: 'ca' | 'none' | 'pin';
+  /** For trust: pin: `AB:CD:...` (certificate SHA-256) or `sha256/<base64>` (public key SHA-256). */
+  pins: string[];
+  /** A distinct SOCKS username per destination host, so a Tor proxy keeps their circuits apart. */
+  isolate: boolean;
 }
 
 export interface FederationClientConfig {
@@ -176,6 +209,8 @@ export interface Config {
   federationDnsServers: string[];
   /** null: federate with everyone. */
   federationDomainWhitelist: string[] | null;
+  /** Ordered; the first rule matching a name (or address) decides how it is reached. */
+  federationRoutes: FederationRoute[];
 
   // Keys
   dataDir: string;

@@ -13,8 +13,8 @@ export interface ControlAppDeps extends ControlDeps {
   accessLog?: AccessLog;
 }
 
-export async function buildControlApp(config: Config, deps: ControlAppDeps, options: { trustProxy?: boolean } = {}): Promise<FastifyInstance> {
-  const app = baseApp(config, deps.logger, deps.accessLog ?? pinoAccessLog(deps.logger), options.trustProxy ?? false);
+export async function buildControlApp(config: Config, deps: ControlAppDeps, options: { xForwarded?: boolean } = {}): Promise<FastifyInstance> {
+  const app = baseApp(config, deps.logger, deps.accessLog ?? pinoAccessLog(deps.logger), options.xForwarded ?? false);
   app.addHook('onRequest', bearerAuth(deps.token));
   registerControlRoutes(app, deps);
   await app.ready();

@@ -28,6 +28,8 @@ const DOWN_STEPS = new Set(['well-known', 'srv', 'dns', 'connect', 'tls', 'reque
 
 export function countsAsDown(error: unknown): boolean {
   if (!(error instanceof FederationError)) return false;
+  // Cancelled because nobody waited: nothing learnt about the destination.
+  if (error.check === 'aborted') return false;
   if (error.step === 'response') return error.status !== undefined && error.status >= 500;
   return DOWN_STEPS.has(error.step);
 }

@@ -12,9 +12,11 @@ import type { Config } from '../config/types.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { createDnsResolver, type DnsResolver } from './dns.js';
 import { FederationError } from './errors.js';
+import { jsonDepth, MAX_DEPTH } from '../matrix/json-depth.js';
 import { createTransport, type Target, type Transport } from './exchange.js';
 import { createAddressPolicy, type AddressPolicy } from './ip-blocklist.js';
 import { createServerNameResolver, type Resolution } from './resolver.js';
+import { createRouter, type Router } from './routes.js';
 import { tlsPolicyFromConfig, type TlsPolicy } from './tls-policy.js';
 import { createWellKnownResolver, type WellKnownResolver } from './well-known.js';
 
@@ -48,6 +50,8 @@ export interface RequestOptions {
   maxBytes?: number;
   /** A signer for this request, or false to send it unsigned; default the client's signer. */
   sign?: RequestSigner | false;
+  /** Fires when nobody wants the answer any more: the request stops (FederationError check `aborted`). */
+  signal?: AbortSignal;
 }
 
 export interface FederationResponse {
@@ -103,6 +107,8 @@ export interface FederationParts {
   dns: DnsResolver;
   tls: TlsPolicy;
   addresses: AddressPolicy;
+  /** federation_routes: which names go through which proxy, with which trust. */
+  routes: Router;
   transport: Transport;
   wellKnown: WellKnownResolver;
 }
@@ -115,9 +121,11 @@ export async function buildFederationParts(opts: FederationClientOptions): Promi
   const dns = createDnsResolver({ servers: dnsServers, now, ...(opts.dnsTimeoutMs ? { timeoutMs: opts.dnsTimeoutMs } : {}) });
   const tls = opts.tlsPolicy ?? (await tlsPolicyFromConfig(config, opts.systemCas ? { systemCas: opts.systemCas } : {}));
   const addresses = createAddressPolicy(config.ipRangeBlacklist, config.ipRangeWhitelist);
+  const routes = createRouter(config.federationRoutes);
   const transport = createTransport({ tls, addresses, maxSocketsPerTarget: config.federationClient.maxConnectionsPerDestination });
   const wellKnown = createWellKnownResolver({
     dns,
+    routes,
     transport,
     now,
     random,
@@ -125,7 +133,7 @@ export async function buildFederationParts(opts: FederationClientOptions): Promi
     ...(opts.wellKnownTimeoutMs ? { timeoutMs: opts.wellKnownTimeoutMs } : {}),
     ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
   });
-  return { dns, tls, addresses, transport, wellKnown };
+  return { dns, tls, addresses, routes, transport, wellKnown };
 }
 
 function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -139,7 +147,7 @@ function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Pro
 export async function createFederationClient(opts: FederationClientOptions): Promise<FederationClient> {
   const { config } = opts;
   const parts = await buildFederationParts(opts);
-  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, ...(opts.random ? { random: opts.random } : {}) });
+  const resolver = createServerNameResolver({ dns: parts.dns, wellKnown: parts.wellKnown, addresses: parts.addresses, routes: parts.routes, ...(opts.random ? { random: opts.random } : {}) });
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   const domainWhitelist = config.federationDomainWhitelist === null ? null : new Set(config.federationDomainWhitelist);
 
@@ -185,13 +193,22 @@ export async function createFederationClient(opts: FederationClientOptions): Pro
       if (left <= 0) break;
       let response;
       try {
-        response = await parts.transport.exchange(target, { method, path, headers, ...(body ? { body } : {}), timeoutMs: left, connectTimeoutMs, maxBytes });
+        response = await parts.transport.exchange(target, {
+          method,
+          path,
+          headers,
+          ...(body ? { body } : {}),
+          timeoutMs: left,
+          connectTimeoutMs,
+          maxBytes,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
       } catch (e) {
         const err = e as FederationError;
         err.steps = resolution.steps;
         Object.assign(err, { serverName });
         // Only an unreachable address moves on; a refused certificate or a failed request ends here, as in Synapse.
-        if (err.step === 'connect' || err.step === 'blocklist') {
+        if ((err.step === 'connect' || err.step === 'blocklist') && err.check !== 'aborted') {
           firstConnectError ??= err;
           continue;
         }
@@ -226,6 +243,8 @@ function interpret(
   const ok = response.status >= 200 && response.status < 300;
   if (text.length > 0) {
     try {
+      // Remote JSON gets the limits inbound JSON gets.
+      if (jsonDepth(text) > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
       parsed = JSON.parse(text);
     } catch (e) {
       if (ok) {

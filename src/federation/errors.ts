@@ -6,6 +6,7 @@
 export type FederationStep =
   | 'server-name'
   | 'policy'
+  | 'route'
   | 'well-known'
   | 'srv'
   | 'dns'

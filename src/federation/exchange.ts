@@ -6,10 +6,15 @@
 // ever reused for the same address, port, name and trust decision.
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import { connectSecure, type DialOptions } from './dial.js';
 import { FederationError, hostPort } from './errors.js';
 import type { AddressPolicy } from './ip-blocklist.js';
-import type { TlsPolicy } from './tls-policy.js';
+import { isProxied, type RouteChoice } from './routes.js';
+import type { ConnectionTrust, TlsPolicy } from './tls-policy.js';
+import { tlsCheckOf } from './tls-checks.js';
+
+export { tlsCheckOf };
 
 /** Where to send one request: what to dial, and what to say and expect there. */
 export interface Target {
@@ -20,6 +25,11 @@ export interface Target {
   host: string;
   /** The name the certificate must be valid for, and the SNI (none for IP addresses). */
   tls_name: string;
+  /**
+   * The federation_routes rule that reaches it, when one matched. Through a
+   * SOCKS proxy, `address` may be a host name: the proxy resolves it.
+   */
+  route?: RouteChoice;
 }
 
 export interface ExchangeRequest {
@@ -33,6 +43,8 @@ export interface ExchangeRequest {
   /** TCP connect only; a slow connect lets the caller move on to the next address. */
   connectTimeoutMs: number;
   maxBytes: number;
+  /** Fires when nobody wants the answer: the connection is closed and the exchange fails with check `aborted`. */
+  signal?: AbortSignal;
 }
 
 export interface ExchangeResponse {
@@ -65,38 +77,16 @@ export interface TransportOptions {
   maxAgents?: number;
 }
 
-const TLS_CHECKS: Record<string, string> = {
-  ERR_TLS_CERT_ALTNAME_INVALID: 'certificate-name',
-  CERT_HAS_EXPIRED: 'certificate-expired',
-  CERT_NOT_YET_VALID: 'certificate-not-yet-valid',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'certificate-untrusted',
-  UNABLE_TO_GET_ISSUER_CERT: 'certificate-untrusted',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'certificate-untrusted',
-  SELF_SIGNED_CERT_IN_CHAIN: 'certificate-untrusted',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'certificate-untrusted',
-  CERT_UNTRUSTED: 'certificate-untrusted',
-  CERT_SIGNATURE_FAILURE: 'certificate-untrusted',
-  CERT_REVOKED: 'certificate-revoked',
-  ERR_SSL_UNSUPPORTED_PROTOCOL: 'protocol-version',
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'protocol-version',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'protocol-version',
-  ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'protocol-version',
-};
-
-export function tlsCheckOf(code: string | undefined, message = ''): string {
-  const known = code && TLS_CHECKS[code];
-  if (known) return known;
-  // OpenSSL alerts arrive as EPROTO with the reason only in the text.
-  if (/protocol version|unsupported protocol|no protocols available/i.test(message)) return 'protocol-version';
-  return 'handshake';
-}
+/** The request option that carries a routed connection's time bounds to createConnection. */
+const ROUTED_SETUP = 'fedpeerRoutedSetup';
 
 export function createTransport(opts: TransportOptions): Transport {
   const agents = new Map<string, Agent>();
   const maxAgents = opts.maxAgents ?? 1000;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
 
-  function agentFor(key: string): Agent {
+  /** `routed`: connections are made by dial.ts (a SOCKS tunnel, a pin check) rather than by the agent itself. */
+  function agentFor(key: string, routed?: { target: Target; trust: ConnectionTrust }): Agent {
     let agent = agents.get(key);
     if (agent) {
       // Most recently used last.
@@ -105,6 +95,15 @@ export function createTransport(opts: TransportOptions): Transport {
       return agent;
     }
     agent = new Agent({ keepAlive: true, maxSockets: opts.maxSocketsPerTarget ?? 10, maxFreeSockets: 5, timeout: idleTimeoutMs, scheduling: 'lifo' });
+    if (routed) {
+      // The request's own options carry its time bounds (ROUTED_SETUP); node hands them to createConnection.
+      (agent as unknown as { createConnection: unknown }).createConnection = (options: Record<string, unknown>, done: (err: Error | null, socket?: Socket) => void) => {
+        // Always present for requests made here; the fallback only keeps a connection bounded should node stop passing it on.
+        const setup = (options[ROUTED_SETUP] as DialOptions | undefined) ?? { connectTimeoutMs: 10_000, setupTimeoutMs: 60_000 };
+        connectSecure(routed.target, routed.trust, setup).then((socket) => done(null, socket), done);
+        return undefined;
+      };
+    }
     agents.set(key, agent);
     if (agents.size > maxAgents) {
       const [oldKey, old] = agents.entries().next().value as [string, Agent];
@@ -116,14 +115,19 @@ export function createTransport(opts: TransportOptions): Transport {
 
   function exchange(target: Target, req: ExchangeRequest): Promise<ExchangeResponse> {
     const where = hostPort(target.address, target.port);
-    const verdict = opts.addresses.check(target.address);
+    const proxied = isProxied(target.route);
+    // A name handed to a proxy is resolved there; fedpeer has no address to check (docs/FEDERATION.md, "Routes").
+    const verdict = proxied && isIP(target.address) === 0 ? { blocked: false } : opts.addresses.check(target.address);
     if (verdict.blocked) {
       return Promise.reject(
         new FederationError('blocklist', 'ip_range_blacklist', `refusing to dial ${target.address}: in ${verdict.rule} (ip_range_blacklist) and not in ip_range_whitelist`, { target: where }),
       );
     }
-    const trust = opts.tls.forConnection(target.tls_name, target.address);
-    const agent = agentFor(`${where}|${target.tls_name.toLowerCase()}|${trust.exemptBy ?? 'verify'}`);
+    if (req.signal?.aborted) return Promise.reject(new FederationError('request', 'aborted', `${where}: not sent, nobody waits for the answer`, { target: where }));
+    const trust = opts.tls.forConnection(target.tls_name, target.address, target.route);
+    const routed = proxied || trust.pins !== undefined;
+    const routeKey = target.route ? `|${target.route.index}|${target.route.inheritedFrom ?? ''}` : '';
+    const agent = agentFor(`${where}|${target.tls_name.toLowerCase()}|${trust.exemptBy ?? 'verify'}${routeKey}`, routed ? { target, trust } : undefined);
 
     return new Promise<ExchangeResponse>((resolve, reject) => {
       let phase: 'connect' | 'tls' | 'request' = 'connect';
@@ -134,9 +138,11 @@ export function createTransport(opts: TransportOptions): Transport {
         settled = true;
         clearTimeout(overall);
         clearTimeout(connectTimer);
+        req.signal?.removeEventListener('abort', onAbort);
         r.destroy();
         reject(err);
       };
+      const onAbort = (): void => fail(new FederationError(phase === 'connect' ? 'connect' : 'request', 'aborted', `${where}: cancelled in ${phase}, nobody waits for the answer`, { target: where }));
       // `host` is the checked IP address itself, so node dials it without any
       // DNS lookup; the names travel only in the Host header and SNI.
       const r = httpsRequest({
@@ -146,6 +152,7 @@ export function createTransport(opts: TransportOptions): Transport {
         path: req.path,
         agent,
         ...trust.options,
+        ...(routed ? { [ROUTED_SETUP]: { connectTimeoutMs: Math.min(req.connectTimeoutMs, req.timeoutMs), setupTimeoutMs: req.timeoutMs } satisfies DialOptions } : {}),
         headers: {
           ...req.headers,
           host: target.host,
@@ -156,28 +163,34 @@ export function createTransport(opts: TransportOptions): Transport {
         const step = phase === 'connect' ? 'connect' : phase === 'tls' ? 'tls' : 'request';
         fail(new FederationError(step, 'timeout', `${where} (${target.tls_name}): no complete response within ${req.timeoutMs} ms (stuck in ${phase})`, { target: where }));
       }, req.timeoutMs);
-      const connectTimer = setTimeout(() => {
-        if (phase === 'connect') fail(new FederationError('connect', 'timeout', `${where}: TCP connect took longer than ${req.connectTimeoutMs} ms`, { target: where }));
-      }, Math.min(req.connectTimeoutMs, req.timeoutMs));
+      // Routed connections bound their own connect and setup (dial.ts), and arrive already verified.
+      const connectTimer = routed
+        ? undefined
+        : setTimeout(() => {
+            if (phase === 'connect') fail(new FederationError('connect', 'timeout', `${where}: TCP connect took longer than ${req.connectTimeoutMs} ms`, { target: where }));
+          }, Math.min(req.connectTimeoutMs, req.timeoutMs));
+      req.signal?.addEventListener('abort', onAbort, { once: true });
 
-      r.on('socket', (socket: Socket) => {
+      r.on('socket', (s: Socket) => {
         // A pooled socket is already connected and verified; a new one is still connecting.
-        if (!socket.connecting) {
-          reused = true;
+        if (!s.connecting) {
+          reused = routed ? r.reusedSocket : true;
           phase = 'request';
           clearTimeout(connectTimer);
           return;
         }
-        socket.once('connect', () => {
+        s.once('connect', () => {
           phase = 'tls';
           clearTimeout(connectTimer);
         });
-        socket.once('secureConnect', () => {
+        s.once('secureConnect', () => {
           phase = 'request';
         });
       });
       r.on('error', (e: NodeJS.ErrnoException) => {
-        if (phase === 'connect') {
+        if (e instanceof FederationError) {
+          fail(e);
+        } else if (phase === 'connect') {
           fail(new FederationError('connect', e.code ?? 'error', `${where}: ${e.message}`, { target: where, cause: e }));
         } else if (phase === 'tls') {
           const check = tlsCheckOf(e.code, e.message);
@@ -209,6 +222,7 @@ export function createTransport(opts: TransportOptions): Transport {
           settled = true;
           clearTimeout(overall);
           clearTimeout(connectTimer);
+          req.signal?.removeEventListener('abort', onAbort);
           const out: ExchangeResponse = { status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks), verified: trust.verify, reused };
           if (trust.exemptBy !== undefined) out.exemptBy = trust.exemptBy;
           resolve(out);
@@ -249,7 +263,7 @@ export async function exchangeFirstReachable(
     } catch (e) {
       const err = e as FederationError;
       firstError ??= err;
-      if (err.step !== 'connect' && err.step !== 'blocklist') break;
+      if ((err.step !== 'connect' && err.step !== 'blocklist') || err.check === 'aborted') break;
     }
   }
   throw firstError ?? new FederationError('request', 'timeout', `no response before the deadline from ${targets.map((t) => hostPort(t.address, t.port)).join(', ') || 'no address'}`);

@@ -20,6 +20,7 @@ import { BlockList, isIP, isIPv4 } from 'node:net';
 import * as tls from 'node:tls';
 import type { ClientTlsVersion, Config } from '../config/types.js';
 import { ConfigError } from '../config/errors.js';
+import type { RouteChoice } from './routes.js';
 
 export interface TlsPolicyOptions {
   verify: boolean;
@@ -40,10 +41,19 @@ export interface ConnectionTrust {
   exemptBy?: string;
   /** Options for tls.connect / https.request (servername, secureContext, checks). */
   options: tls.ConnectionOptions;
+  /**
+   * A pinned route: the leaf certificate or its key must match one of these
+   * after the handshake (the options then check nothing themselves, so only
+   * the pinning connection path, src/federation/dial.ts, may use them).
+   */
+  pins?: readonly string[];
+  /** The rule that pins, for messages. */
+  pinnedBy?: string;
 }
 
 export interface TlsPolicy {
-  forConnection(tlsName: string, address: string): ConnectionTrust;
+  /** `route`: the federation_routes rule of the target, whose trust (none, pin) overrides the usual checks. */
+  forConnection(tlsName: string, address: string, route?: RouteChoice): ConnectionTrust;
   /**
    * For `fedpeer check`: options that validate the chain against the trusted
    * CAs whatever the whitelist says, but never reject, so the caller can
@@ -164,26 +174,33 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
   const minVersion = VERSIONS[opts.minVersion];
   const system = opts.systemCas ?? (opts.customCas.length > 0 && opts.customCaMode === 'replace' ? [] : systemCaCertificates());
   const trusted = opts.customCas.length === 0 ? system : opts.customCaMode === 'append' ? [...system, ...opts.customCas] : opts.customCas;
-  const verifyContext = tls.createSecureContext({ ca: [...trusted], minVersion });
-  const noVerifyContext = tls.createSecureContext({ minVersion });
+  // Built on the first outbound connection: a store of the system's CAs is
+  // about 2 MiB, which a listener that never dials out does not need.
+  let verifyContextBuilt: tls.SecureContext | undefined;
+  let noVerifyContextBuilt: tls.SecureContext | undefined;
+  const verifyContext = () => (verifyContextBuilt ??= tls.createSecureContext({ ca: [...trusted], minVersion }));
+  const noVerifyContext = () => (noVerifyContextBuilt ??= tls.createSecureContext({ minVersion }));
   const whitelist = compileWhitelist(opts.whitelist);
 
   return {
-    forConnection(tlsName, address) {
+    forConnection(tlsName, address, route) {
       const servername = sniFor(tlsName);
+      const unchecked = { servername, secureContext: noVerifyContext(), rejectUnauthorized: false, checkServerIdentity: () => undefined };
+      if (route?.trust === 'pin') return { verify: true, pins: route.pins, pinnedBy: route.label, options: unchecked };
+      if (route?.trust === 'none') return { verify: false, exemptBy: `${route.label} trust: none`, options: unchecked };
       const exemptBy = !opts.verify ? 'federation_verify_certificates: false' : whitelist.match(tlsName, address);
       if (exemptBy !== undefined) {
         return {
           verify: false,
           exemptBy: opts.verify ? `federation_certificate_verification_whitelist entry "${exemptBy}"` : exemptBy,
-          options: { servername, secureContext: noVerifyContext, rejectUnauthorized: false, checkServerIdentity: () => undefined },
+          options: unchecked,
         };
       }
       return {
         verify: true,
         options: {
           servername,
-          secureContext: verifyContext,
+          secureContext: verifyContext(),
           rejectUnauthorized: true,
           // Against tls_name, never the address dialled or an SRV target.
           checkServerIdentity: (_host, cert) => tls.checkServerIdentity(tlsName, cert),
@@ -191,7 +208,7 @@ export function createTlsPolicy(opts: TlsPolicyOptions): TlsPolicy {
       };
     },
     diagnosticOptions(tlsName) {
-      return { servername: sniFor(tlsName), secureContext: verifyContext, rejectUnauthorized: false };
+      return { servername: sniFor(tlsName), secureContext: verifyContext(), rejectUnauthorized: false };
     },
     describe() {
       if (!opts.verify) return 'certificates not verified (federation_verify_certificates: false)';

@@ -19,8 +19,12 @@ import { parseServerName } from '../matrix/server-name.js';
 import type { DnsResolver } from './dns.js';
 import { FederationError } from './errors.js';
 import { exchangeFirstReachable, type Target, type Transport } from './exchange.js';
+import { isProxied, type RouteChoice, type Router } from './routes.js';
 
-export const WELL_KNOWN_MAX_BYTES = 50 * 1024;
+/** Synapse refuses a body of 50 KiB or more (its reader stops at `length >= max`): at most 51,199 bytes. */
+export const WELL_KNOWN_MAX_BYTES = 50 * 1024 - 1;
+/** Addresses of one well-known host tried, as for resolution (resolver.ts MAX_TARGETS). */
+const MAX_WELL_KNOWN_TARGETS = 16;
 export const WELL_KNOWN_MAX_REDIRECTS = 20;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -85,6 +89,8 @@ export interface WellKnownResolver {
 
 export interface WellKnownOptions {
   dns: DnsResolver;
+  /** federation_routes: the well-known and its redirects go the way their hosts are routed. */
+  routes: Router;
   transport: Transport;
   now?: () => number;
   /** [0, 1), for the cache jitter. */
@@ -97,14 +103,23 @@ export interface WellKnownOptions {
   maxEntries?: number;
 }
 
-/** The addresses to dial for an https URL, IP literals as they are. */
-export async function targetsForUrl(dns: DnsResolver, url: URL): Promise<Target[]> {
+/**
+ * The addresses to dial for an https URL, IP literals as they are, by the
+ * host's route: a proxied name is left to the proxy (no DNS), a direct one
+ * resolved. `within`: the route of the name this URL is fetched on behalf of.
+ * Throws FederationError for a name no route can reach (.onion).
+ */
+export async function targetsForUrl(dns: DnsResolver, routes: Router, url: URL, within?: RouteChoice): Promise<Target[]> {
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? 443 : Number(url.port);
-  const base = { port, host: url.host, tls_name: hostname };
-  if (isIP(hostname) !== 0) return [{ ...base, address: hostname }];
+  const route = routes.forName(hostname, within);
+  const base = { port, host: url.host, tls_name: hostname, ...(route.index >= 0 || route.inheritedFrom ? { route } : {}) };
+  if (isIP(hostname) !== 0 || isProxied(route)) return [{ ...base, address: hostname }];
   const found = await dns.addresses(hostname);
-  return found.addresses.map((a) => ({ ...base, address: a.address }));
+  return found.addresses.slice(0, MAX_WELL_KNOWN_TARGETS).map((a) => {
+    const own = routes.forAddress(hostname, a.address, route);
+    return { ...base, address: a.address, ...(own.index >= 0 ? { route: own } : {}) };
+  });
 }
 
 /**
@@ -212,14 +227,18 @@ export function createWellKnownResolver(opts: WellKnownOptions): WellKnownResolv
   async function fetchOnce(hostname: string, trail: Trail, deadline: number): Promise<{ body: Buffer; rawHeaders: string[] }> {
     let url = new URL(`https://${hostname}/.well-known/matrix/server`);
     const seen = new Set<string>();
+    // Redirects are fetched on the name's behalf: they keep its proxy.
+    let within: RouteChoice | undefined;
     for (let redirects = 0; ; redirects++) {
       seen.add(url.href);
       let targets: Target[];
       try {
-        targets = await targetsForUrl(opts.dns, url);
+        targets = await targetsForUrl(opts.dns, opts.routes, url, within);
       } catch (e) {
+        if (e instanceof FederationError) throw new FetchFailure(true, `${e.step}:${e.check}`, `${url.host}: ${e.message}`, false);
         throw new FetchFailure(true, 'dns', `${url.host}: address lookup failed: ${(e as Error).message}`);
       }
+      within ??= targets[0]?.route;
       if (targets.length === 0) throw new FetchFailure(true, 'dns', `${url.host}: no A or AAAA records`);
       let response;
       try {

@@ -103,13 +103,101 @@ export function assertCanonicalValue(value: unknown, path = '', seen: Set<object
   }
 }
 
+/** Thrown inside the fast serialiser; the checker then says what and where. */
+class NotCanonical extends Error {}
+
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+// Code unit order equals code point order unless a key holds a surrogate or a unit from U+E000 up.
+const NEEDS_CODE_POINT_ORDER = /[\ud800-\uffff]/;
+
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj).sort();
+  for (const k of keys) if (NEEDS_CODE_POINT_ORDER.test(k)) return keys.sort(compareCodePoints);
+  return keys;
+}
+
+/**
+ * One pass: checks and writes together. Strings are written by
+ * JSON.stringify, which escapes exactly what Python's json module (and so
+ * the `walk` serialiser above) escapes once lone surrogates are excluded;
+ * integers in the safe range print the same everywhere. Anything without a
+ * canonical form throws NotCanonical, and the caller asks
+ * assertCanonicalValue for the precise error.
+ */
+function emit(value: unknown, seen: Set<object>, omit?: ReadonlySet<string>): string {
+  switch (typeof value) {
+    case 'string':
+      if (!isWellFormed(value)) throw new NotCanonical();
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new NotCanonical();
+      return Object.is(value, -0) ? '0' : String(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (seen.has(value)) throw new NotCanonical();
+      seen.add(value);
+      let out: string;
+      if (Array.isArray(value)) {
+        out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) throw new NotCanonical();
+          out += (i === 0 ? '' : ',') + emit(value[i], seen);
+        }
+        out += ']';
+      } else {
+        const proto = Object.getPrototypeOf(value);
+        if (proto !== Object.prototype && proto !== null) throw new NotCanonical();
+        out = '{';
+        let first = true;
+        for (const k of sortedKeys(value)) {
+          if (omit?.has(k)) continue;
+          if (!isWellFormed(k)) throw new NotCanonical();
+          out += `${first ? '' : ','}${JSON.stringify(k)}:${emit((value as Record<string, unknown>)[k], seen)}`;
+          first = false;
+        }
+        out += '}';
+      }
+      seen.delete(value);
+      return out;
+    }
+    default:
+      throw new NotCanonical();
+  }
+}
+
+function serialise(value: unknown, omit?: ReadonlySet<string>): string {
+  try {
+    return emit(value, new Set(), omit);
+  } catch (e) {
+    if (!(e instanceof NotCanonical)) throw e;
+    // The slow checker names the problem and its path (outside the omitted keys).
+    let checked = value;
+    if (omit && typeof value === 'object' && value !== null) checked = Object.fromEntries(Object.entries(value).filter(([k]) => !omit.has(k)));
+    assertCanonicalValue(checked);
+    /* c8 ignore next */
+    throw new CanonicalJsonError('no canonical form', '');
+  }
+}
+
 export function canonicalJson(value: unknown): string {
+  return serialise(value);
+}
+
+export function canonicalJsonBytes(value: unknown): Buffer {
+  return Buffer.from(serialise(value), 'utf8');
+}
+
+/** The canonical JSON of an object without some of its top-level keys (the signed part of a signed object), without copying it. */
+export function canonicalJsonBytesWithout(obj: Record<string, unknown>, omit: ReadonlySet<string>): Buffer {
+  return Buffer.from(serialise(obj, omit), 'utf8');
+}
+
+/** The reference serialiser (the canonical-json package's `walk`), kept for the differential tests. */
+export function canonicalJsonByWalk(value: unknown): string {
   assertCanonicalValue(value);
   const parts: string[] = [];
   walk(value, (chunk) => parts.push(chunk), compareCodePoints);
   return parts.join('');
-}
-
-export function canonicalJsonBytes(value: unknown): Buffer {
-  return Buffer.from(canonicalJson(value), 'utf8');
 }

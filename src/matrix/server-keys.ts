@@ -2,14 +2,33 @@
 // of a notary response) the way Synapse does before trusting it. Pure: the
 // caller passes the time. Each check is recorded so `fedpeer keys` and
 // `fedpeer check` can show what passed and what failed.
-import type { KeyObject } from 'node:crypto';
+//
+// Documents come from strangers, so checking one is bounded: the signed part
+// is canonicalised once (not once per signature), at most
+// KEY_DOCUMENT_LIMITS.maxVerifyKeys signatures are verified and the signed
+// part may be at most maxSignedBytes, so one check costs at most a few
+// milliseconds of the event loop, whatever the document lists.
 import { decodeBase64 } from './base64.js';
 import { publicKeyFromBytes } from './signing-key.js';
-import { verifyJsonSignature } from './signing.js';
+import { signedBytes, checkDetached, type VerifyKey } from './signing.js';
+import { formatTimestamp } from './timestamp.js';
 
 /** Synapse caps how long a fetched key is trusted, whatever valid_until_ts says. */
 export const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600 * 1000;
 const KEY_ID = /^ed25519:[a-zA-Z0-9_]+$/;
+
+/**
+ * What one key document may hold. Real servers publish one or two current
+ * keys and a handful of old ones in well under 2 KiB; these leave ample room
+ * while bounding the work of a check and the memory of a cached document.
+ */
+export const KEY_DOCUMENT_LIMITS = {
+  /** Entries of verify_keys (each Ed25519 one is a signature checked at most once). */
+  maxVerifyKeys: 16,
+  maxOldVerifyKeys: 64,
+  /** Canonical JSON of the signed part (all but signatures and unsigned). */
+  maxSignedBytes: 32 * 1024,
+} as const;
 
 export interface KeyCheck {
   check: 'json_object' | 'server_name' | 'verify_keys' | 'old_verify_keys' | 'valid_until_ts' | 'self_signature';
@@ -20,7 +39,7 @@ export interface KeyCheck {
 export interface ServerKey {
   keyId: string;
   key: string;
-  publicKey: KeyObject;
+  publicKey: VerifyKey;
 }
 
 export interface OldServerKey extends ServerKey {
@@ -36,7 +55,11 @@ export interface VerifiedServerKeys {
   /** min(valid_until_ts, receivedTs + 7 days): how long fedpeer trusts it. */
   effectiveValidUntilTs: number;
   receivedTs: number;
-  /** The document as received (with its signatures), for notary answers. */
+  /**
+   * The document as signed, for notary answers and the cache: every signed
+   * field as received, the server's own verified signatures, and nothing
+   * else (no `unsigned`, no third parties' signatures).
+   */
   document: Record<string, unknown>;
 }
 
@@ -50,7 +73,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseKey(keyId: string, entry: unknown): { key: string; publicKey: KeyObject } | string {
+/** One verify_keys (or old_verify_keys) entry: its public key, or what is wrong with it. */
+export function parseKey(keyId: string, entry: unknown): { key: string; publicKey: VerifyKey } | string {
   if (!KEY_ID.test(keyId)) return `key id ${JSON.stringify(keyId)} is not ed25519:<[a-zA-Z0-9_]+>`;
   if (!isObject(entry) || typeof entry.key !== 'string') return `${keyId}: missing "key"`;
   let bytes: Buffer;
@@ -72,12 +96,18 @@ export function checkServerKeys(doc: unknown, expectedServerName: string, now: n
   if (!isObject(doc)) return fail('json_object', 'the key document is not a JSON object');
   checks.push({ check: 'json_object', ok: true, detail: 'a JSON object' });
 
-  if (doc.server_name !== expectedServerName) {
+  // Server names compare without regard to letter case (DNS names do; IP literals and ports have none to speak of).
+  if (typeof doc.server_name !== 'string' || doc.server_name.toLowerCase() !== expectedServerName.toLowerCase()) {
     return fail('server_name', `server_name is ${JSON.stringify(doc.server_name)}, expected ${JSON.stringify(expectedServerName)}`);
   }
-  checks.push({ check: 'server_name', ok: true, detail: `server_name is ${expectedServerName}` });
+  const serverName = doc.server_name;
+  checks.push({ check: 'server_name', ok: true, detail: `server_name is ${serverName}` });
 
   if (!isObject(doc.verify_keys)) return fail('verify_keys', 'verify_keys is missing or not an object');
+  const listed = Object.keys(doc.verify_keys).length;
+  if (listed > KEY_DOCUMENT_LIMITS.maxVerifyKeys) {
+    return fail('verify_keys', `verify_keys lists ${listed} keys; fedpeer accepts at most ${KEY_DOCUMENT_LIMITS.maxVerifyKeys}`);
+  }
   const verifyKeys: Record<string, ServerKey> = {};
   const problems: string[] = [];
   for (const [keyId, entry] of Object.entries(doc.verify_keys)) {
@@ -93,6 +123,10 @@ export function checkServerKeys(doc: unknown, expectedServerName: string, now: n
   const oldVerifyKeys: Record<string, OldServerKey> = {};
   if (doc.old_verify_keys !== undefined) {
     if (!isObject(doc.old_verify_keys)) return fail('old_verify_keys', 'old_verify_keys is not an object');
+    const old = Object.keys(doc.old_verify_keys).length;
+    if (old > KEY_DOCUMENT_LIMITS.maxOldVerifyKeys) {
+      return fail('old_verify_keys', `old_verify_keys lists ${old} keys; fedpeer accepts at most ${KEY_DOCUMENT_LIMITS.maxOldVerifyKeys}`);
+    }
     for (const [keyId, entry] of Object.entries(doc.old_verify_keys)) {
       if (!keyId.startsWith('ed25519:')) continue;
       const parsed = parseKey(keyId, entry);
@@ -107,22 +141,34 @@ export function checkServerKeys(doc: unknown, expectedServerName: string, now: n
   const validUntil = doc.valid_until_ts;
   if (!Number.isSafeInteger(validUntil)) return fail('valid_until_ts', 'valid_until_ts is missing or not an integer');
   if ((validUntil as number) <= now) {
-    return fail('valid_until_ts', `valid_until_ts ${new Date(validUntil as number).toISOString()} is in the past`);
+    return fail('valid_until_ts', `valid_until_ts ${formatTimestamp(validUntil as number)} is in the past`);
   }
-  checks.push({ check: 'valid_until_ts', ok: true, detail: `valid until ${new Date(validUntil as number).toISOString()}` });
+  checks.push({ check: 'valid_until_ts', ok: true, detail: `valid until ${formatTimestamp(validUntil as number)}` });
 
-  // Every signature by a listed key must verify, and there must be at least one.
-  const sigs = isObject(doc.signatures) && isObject(doc.signatures[expectedServerName]) ? (doc.signatures[expectedServerName] as Record<string, unknown>) : {};
-  const verified: string[] = [];
-  for (const keyId of Object.keys(sigs)) {
-    const key = verifyKeys[keyId];
-    if (!key) continue;
-    const r = verifyJsonSignature(doc, expectedServerName, keyId, key.publicKey);
-    if (!r.ok) return fail('self_signature', r.reason);
-    verified.push(keyId);
+  // Every signature by a listed key must verify, and there must be at least
+  // one. The signed bytes are made once for all of them.
+  const sigs = isObject(doc.signatures) && isObject(doc.signatures[serverName]) ? (doc.signatures[serverName] as Record<string, unknown>) : {};
+  const mine = Object.keys(verifyKeys).filter((keyId) => sigs[keyId] !== undefined);
+  if (mine.length === 0) return fail('self_signature', `not signed by any of its own verify_keys (${Object.keys(verifyKeys).join(', ')})`);
+  let bytes: Buffer;
+  try {
+    bytes = signedBytes(doc);
+  } catch (e) {
+    return fail('self_signature', `cannot canonicalise: ${(e as Error).message}`);
   }
-  if (verified.length === 0) return fail('self_signature', `not signed by any of its own verify_keys (${Object.keys(verifyKeys).join(', ')})`);
-  checks.push({ check: 'self_signature', ok: true, detail: `signed by ${verified.join(', ')}` });
+  if (bytes.length > KEY_DOCUMENT_LIMITS.maxSignedBytes) {
+    return fail('self_signature', `the signed part of the document is ${bytes.length} bytes; fedpeer accepts at most ${KEY_DOCUMENT_LIMITS.maxSignedBytes}`);
+  }
+  const kept: Record<string, string> = {};
+  for (const keyId of mine) {
+    const sig = sigs[keyId];
+    if (typeof sig !== 'string') return fail('self_signature', `signature ${keyId} is not a string`);
+    const r = checkDetached(bytes, sig, verifyKeys[keyId]!.publicKey, keyId);
+    if (!r.ok) return fail('self_signature', `${r.reason} (${serverName})`);
+    kept[keyId] = sig;
+  }
+  checks.push({ check: 'self_signature', ok: true, detail: `signed by ${mine.join(', ')}` });
+  const { signatures: _s, unsigned: _u, ...signed } = doc;
 
   return {
     ok: true,
@@ -134,7 +180,7 @@ export function checkServerKeys(doc: unknown, expectedServerName: string, now: n
       validUntilTs: validUntil as number,
       effectiveValidUntilTs: Math.min(validUntil as number, now + MAX_KEY_VALIDITY_MS),
       receivedTs: now,
-      document: doc,
+      document: { ...signed, signatures: { [serverName]: kept } },
     },
   };
 }

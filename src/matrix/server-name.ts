@@ -85,3 +85,13 @@ export function urlHost(name: ServerName): string {
 export function formatServerName(name: ServerName): string {
   return name.port === undefined ? urlHost(name) : `${urlHost(name)}:${name.port}`;
 }
+
+/**
+ * The form a server name is cached and de-duplicated under: lower case.
+ * DNS names compare case-insensitively, and IPv6 hex digits and ports have
+ * no case worth keeping apart, so `Example.ORG` and `example.org` are one
+ * server, not two cache entries and two fetches.
+ */
+export function normaliseServerName(name: string): string {
+  return name.toLowerCase();
+}

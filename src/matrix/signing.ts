@@ -1,32 +1,36 @@
 // Signing JSON objects (spec appendix "Signing JSON"): the signature covers the
 // canonical JSON of the object without `signatures` and `unsigned`; other
 // servers' signatures are kept and ours is added.
-import { sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
-import { canonicalJsonBytes, type JsonObject, type JsonValue } from './canonical-json.js';
+import sodium from 'sodium-native';
+import { canonicalJsonBytesWithout, type JsonObject, type JsonValue } from './canonical-json.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import type { SigningKey } from './signing-key.js';
 
 export type Signatures = Record<string, Record<string, string>>;
 
 /**
- * A public Ed25519 key ready for verification. Code outside this module
- * treats it as opaque: it comes from publicKeyFromBase64/publicKeyFromBytes
- * (signing-key.ts) or a fetched ServerKey, and goes into the verify functions.
+ * A public Ed25519 key ready for verification: its 32 bytes, branded so that
+ * only publicKeyFromBase64/publicKeyFromBytes (signing-key.ts, which check
+ * the length), a SigningKey or a fetched ServerKey make one. Code outside
+ * this module treats it as opaque and hands it to the verify functions.
  */
-export type VerifyKey = KeyObject;
+export type VerifyKey = Buffer & { readonly __ed25519VerifyKey: true };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const NOT_SIGNED = new Set(['signatures', 'unsigned']);
+
 /** The bytes a signature covers. */
 export function signedBytes(obj: Record<string, unknown>): Buffer {
-  const { signatures: _s, unsigned: _u, ...rest } = obj;
-  return canonicalJsonBytes(rest);
+  return canonicalJsonBytesWithout(obj, NOT_SIGNED);
 }
 
 export function signDetached(bytes: Uint8Array, key: SigningKey): string {
-  return encodeBase64(edSign(null, bytes, key.privateKey));
+  const sig = Buffer.alloc(sodium.crypto_sign_BYTES);
+  sodium.crypto_sign_detached(sig, bytes, key.secretKey);
+  return encodeBase64(sig);
 }
 
 /** Returns a copy of `obj` with our signature added under signatures[serverName][keyId]. */
@@ -35,6 +39,27 @@ export function signJson<T extends Record<string, unknown>>(obj: T, serverName: 
   const existing = isObject(obj.signatures) ? (obj.signatures as Signatures) : {};
   const signatures: Signatures = { ...existing, [serverName]: { ...(existing[serverName] ?? {}), [key.keyId]: sig } };
   return { ...obj, signatures };
+}
+
+function decodeSignature(sigText: string, label: string): Buffer | string {
+  let sig: Buffer;
+  try {
+    sig = decodeBase64(sigText);
+  } catch (e) {
+    return `signature ${label}: ${(e as Error).message}`;
+  }
+  return sig.length === 64 ? sig : `signature ${label} is ${sig.length} bytes, expected 64`;
+}
+
+/**
+ * Checks one base64 signature over `bytes` (already the signed bytes), so a
+ * caller with several signatures on one object canonicalises it once; says
+ * why when it fails (verifyDetached below only says whether).
+ */
+export function checkDetached(bytes: Uint8Array, sigText: string, publicKey: VerifyKey, label: string): VerifyResult {
+  const sig = decodeSignature(sigText, label);
+  if (typeof sig === 'string') return { ok: false, reason: sig };
+  return sodium.crypto_sign_verify_detached(sig, bytes, publicKey) ? { ok: true } : { ok: false, reason: `signature ${label} does not verify` };
 }
 
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
@@ -48,31 +73,21 @@ export function verifyJsonSignature(obj: unknown, serverName: string, keyId: str
   if (!isObject(byServer)) return { ok: false, reason: `no signature from ${serverName}` };
   const sigText = byServer[keyId];
   if (typeof sigText !== 'string') return { ok: false, reason: `no signature from ${serverName} with key ${keyId}` };
-  let sig: Buffer;
-  try {
-    sig = decodeBase64(sigText);
-  } catch (e) {
-    return { ok: false, reason: `signature ${keyId}: ${(e as Error).message}` };
-  }
-  if (sig.length !== 64) return { ok: false, reason: `signature ${keyId} is ${sig.length} bytes, expected 64` };
+  const sig = decodeSignature(sigText, keyId);
+  if (typeof sig === 'string') return { ok: false, reason: sig };
   let bytes: Buffer;
   try {
     bytes = signedBytes(obj);
   } catch (e) {
     return { ok: false, reason: `cannot canonicalise: ${(e as Error).message}` };
   }
-  return edVerify(null, bytes, publicKey, sig) ? { ok: true } : { ok: false, reason: `signature ${keyId} from ${serverName} does not verify` };
+  return sodium.crypto_sign_verify_detached(sig, bytes, publicKey) ? { ok: true } : { ok: false, reason: `signature ${keyId} from ${serverName} does not verify` };
 }
 
 /** Checks an Ed25519 signature (unpadded base64) over bytes the caller already put in canonical form. */
 export function verifyDetached(bytes: Uint8Array, signature: string, publicKey: VerifyKey): boolean {
-  let sig: Buffer;
-  try {
-    sig = decodeBase64(signature);
-  } catch {
-    return false;
-  }
-  return sig.length === 64 && edVerify(null, bytes, publicKey, sig);
+  const sig = decodeSignature(signature, '');
+  return typeof sig !== 'string' && sodium.crypto_sign_verify_detached(sig, bytes, publicKey);
 }
 
 export type { JsonObject, JsonValue };

@@ -17,6 +17,7 @@ import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
 import { registerRoomRoutes, type RoomRouteDeps } from './routes/rooms.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
+import type { VerifyKey } from '../matrix/signing.js';
 import { installJsonBodyParser } from './json-body.js';
 import { createRateLimiter, rateLimitHook } from './rate-limit.js';
 import { parseServerName, urlHost } from '../matrix/server-name.js';
@@ -34,7 +35,7 @@ export interface AppServices {
    * federation/ parts): the notary answers from it and X-Matrix looks up
    * origin keys in it. Without it those routes are not offered.
    */
-  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup };
+  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined };
   /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
   challenges?: ChallengeLookup;
   /** The room peer, handed in by the CLI: its federation endpoints are served with the federation resource. */
@@ -47,7 +48,7 @@ export interface AppServices {
 export interface AppOptions {
   /** Synapse resource names served by this listener: federation, keys, client. */
   resources: ReadonlySet<string>;
-  /** Trust X-Forwarded-For/-Proto (the listener's `x_forwarded`). */
+  /** Trust X-Forwarded-For/-Proto (the listener's `x_forwarded`) from limits.trusted_proxies. */
   trustProxy?: boolean;
   /** The listener type: 'http' (default) or 'acme' (HTTP-01 answers and a redirect to https, nothing else). */
   type?: string;
@@ -71,8 +72,16 @@ export function requestListener(app: FastifyInstance): RequestListener {
   };
 }
 
+function noSchemaCompiler(): () => never {
+  return () => {
+    throw new Error('fedpeer routes take no JSON schema');
+  };
+}
+
 /** A Fastify instance with fedpeer's error answers, JSON body parser and access line, and no routes (the control app builds on it too). */
-export function baseApp(config: Config, log: Logger, accessLog: AccessLog, trustProxy: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+export function baseApp(config: Config, log: Logger, accessLog: AccessLog, xForwarded: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+  // Only the configured proxies may say who the client is (rate limits are per client address).
+  const trustProxy = xForwarded ? config.limits.trustedProxies : false;
   const app = Fastify({
     // Fastify gets no logger: it would build a child logger for every request
     // and write two lines per request. The onResponse hook below writes one
@@ -84,6 +93,11 @@ export function baseApp(config: Config, log: Logger, accessLog: AccessLog, trust
     return503OnClosing: true,
     // Server names (up to 255 characters plus a port) travel as path parameters.
     routerOptions: { maxParamLength: 512 },
+    // No route has a JSON schema (bodies are checked by hand, as Synapse
+    // does), so Fastify's default compilers, ajv and fast-json-stringify, are
+    // never needed: leaving them unloaded keeps a seventh of an idle
+    // listener's memory (docs/PERFORMANCE.md).
+    schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
     // Errors raised while routing (before any handler) are Matrix JSON too.
     frameworkErrors: (error, _request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
@@ -140,12 +154,21 @@ export async function buildApp(config: Config, services: AppServices, options: A
       limits: config.notary,
       now,
       rateLimit: rateLimitHook(limiter),
+      answerWithinMs: config.limits.requestTimeoutMs,
+      logger: services.logger,
     });
   }
   if (options.resources.has('federation')) {
     registerVersionRoute(app, PACKAGE_VERSION);
     if (services.remoteKeys) {
-      const auth = xMatrixAuth({ serverName: config.serverName, lookupKey: services.remoteKeys.lookupVerifyKey, domainWhitelist: config.federationDomainWhitelist });
+      const remote = services.remoteKeys;
+      const auth = xMatrixAuth({
+        serverName: config.serverName,
+        lookupKey: remote.lookupVerifyKey,
+        ...(remote.cachedVerifyKey ? { cachedKey: remote.cachedVerifyKey } : {}),
+        domainWhitelist: config.federationDomainWhitelist,
+        answerWithinMs: config.limits.requestTimeoutMs,
+      });
       registerProfileRoute(app, { serverName: config.serverName, users: config.testUsers, auth });
       if (services.rooms) registerRoomRoutes(app, { peer: services.rooms, auth });
     }
@@ -155,7 +178,7 @@ export async function buildApp(config: Config, services: AppServices, options: A
     // Each check makes several outbound connections: a tenth of the general rate.
     const { perSecond, burst } = config.limits.rateLimit;
     const limiter = createRateLimiter({ perSecond: perSecond / 10, burst: Math.max(1, Math.floor(burst / 10)), now });
-    registerCheckPage(app, { service: services.checkPage, limiter });
+    registerCheckPage(app, { service: services.checkPage, limiter, answerWithinMs: config.limits.requestTimeoutMs });
   }
   await app.ready();
   return app;

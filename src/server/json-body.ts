@@ -8,27 +8,9 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { notJson } from '../matrix/errors.js';
+import { jsonDepth, MAX_DEPTH } from '../matrix/json-depth.js';
 
-export const MAX_DEPTH = 256;
-
-/** Nesting depth of a JSON text, strings skipped; stops counting past `limit`. */
-export function jsonDepth(text: string, limit = MAX_DEPTH): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) max = depth;
-      if (max > limit) return max;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
-}
+export { jsonDepth, MAX_DEPTH };
 
 export function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) return undefined;

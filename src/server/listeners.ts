@@ -73,35 +73,45 @@ function serverLimits(config: Config): http.ServerOptions {
   };
 }
 
-function applyLimits(server: http.Server, config: Config, listener: ListenerConfig): void {
+function applyLimits(server: http.Server, config: Config): void {
   const l = config.limits;
   server.headersTimeout = l.headersTimeoutMs;
   server.requestTimeout = l.requestTimeoutMs;
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.maxConnections = l.maxConnections;
-  // The control API long-polls (waits for events, joins that take a remote
-  // server's time) in silence; its callers hold the token, and the header,
-  // request and keep-alive timeouts still bound what anyone else can hold.
-  if (listener.type !== 'control') closeSilentConnections(server, l.connectionTimeoutMs);
+  closeSilentConnections(server, l.connectionTimeoutMs);
 }
 
 /**
  * connection_timeout: a connection with no traffic either way for this long
- * is closed, whatever it is doing (mid-request, waiting for a client that
- * stopped reading its answer, idle); a TLS handshake must finish within it
- * too (handshakeTimeout, set with the TLS options). Node's own
- * `server.timeout` does this by re-arming a socket timer on every request,
- * which measured about 3% of the key server's throughput; a sweep over the
- * connections, as Node itself does for headers_timeout and request_timeout,
- * costs nothing per request.
+ * is closed (idle, mid-request from a client that stopped sending, waiting
+ * for a client that stopped reading its answer); a TLS handshake must finish
+ * within it too (handshakeTimeout, set with the TLS options). A connection
+ * whose request has arrived whole and is being worked on (a notary fetch, a
+ * check) is not idle: it is left alone, and the route answers within its own
+ * bound (request_timeout, docs/OPERATIONS.md). Node's own `server.timeout`
+ * would re-arm a socket timer on every request, which measured about 3% of
+ * the key server's throughput; a sweep over the connections, as Node itself
+ * does for headers_timeout and request_timeout, costs a map lookup per
+ * request.
  */
 function closeSilentConnections(server: http.Server, timeoutMs: number): void {
   if (timeoutMs <= 0) return;
-  const connections = new Map<import('node:net').Socket, { bytes: number; since: number }>();
+  interface Seen {
+    bytes: number;
+    since: number;
+    /** The answer of the request last read on it. */
+    answer: http.ServerResponse | undefined;
+  }
+  const connections = new Map<import('node:net').Socket, Seen>();
   // The socket HTTP reads and writes: after the handshake for TLS.
   server.on(server instanceof https.Server ? 'secureConnection' : 'connection', (socket: import('node:net').Socket) => {
-    connections.set(socket, { bytes: 0, since: Date.now() });
+    connections.set(socket, { bytes: 0, since: Date.now(), answer: undefined });
     socket.once('close', () => connections.delete(socket));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const seen = connections.get(req.socket);
+    if (seen) seen.answer = res;
   });
   const sweep = setInterval(() => {
     const now = Date.now();
@@ -111,7 +121,9 @@ function closeSilentConnections(server: http.Server, timeoutMs: number): void {
         seen.bytes = bytes;
         seen.since = now;
       } else if (now - seen.since >= timeoutMs) {
-        socket.destroy();
+        // Received whole, not yet answered: being worked on.
+        const working = seen.answer !== undefined && seen.answer.req.complete && !seen.answer.writableEnded;
+        if (!working) socket.destroy();
       }
     }
   }, Math.max(50, Math.min(1000, Math.floor(timeoutMs / 10))));
@@ -183,7 +195,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
         } else {
           server = http.createServer(serverLimits(config), handler);
         }
-        applyLimits(server, config, listener);
+        applyLimits(server, config);
         try {
           await listen(server, listener, host);
         } catch (err) {

@@ -3,21 +3,31 @@
 // several), checks that they name one origin and, when they name one, this
 // server as destination, then verifies a signature with the origin's current
 // key (verify_keys only: old_verify_keys never authenticate requests).
-import type { KeyObject } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { parseXMatrixHeader, requestSigningObject, verifyJsonSignature, XMatrixParseError, type XMatrixAuth } from '../matrix/signing.js';
+import { parseXMatrixHeader, requestSigningObject, signedBytes, checkDetached, XMatrixParseError, type VerifyKey, type XMatrixAuth } from '../matrix/signing.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { forbidden, unauthorized } from '../matrix/errors.js';
+import { requestLifetime } from './request-signal.js';
 
 /** The origin's current verify key for a key id, or null when it has none (or it cannot be fetched). */
-export type VerifyKeyLookup = (serverName: string, keyId: string) => Promise<KeyObject | null>;
+export type VerifyKeyLookup = (serverName: string, keyId: string, opts?: { signal?: AbortSignal }) => Promise<VerifyKey | null>;
 
 export interface XMatrixAuthOptions {
   serverName: string;
   lookupKey: VerifyKeyLookup;
   /** Synapse's federation_domain_whitelist: when set, only these origins are served. */
   domainWhitelist?: readonly string[] | null;
+  /** The key when it is cached and valid, without waiting: the common case costs no timer or promise. */
+  cachedKey?: (serverName: string, keyId: string) => VerifyKey | undefined;
+  /** A key lookup that fetches gives up after this (limits.request_timeout), or when the client leaves. */
+  answerWithinMs?: number;
 }
+
+/**
+ * X-Matrix headers read from one request. The spec lets an origin sign with
+ * several keys, one header each; more than this is not a real server.
+ */
+export const MAX_X_MATRIX_HEADERS = 4;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,6 +57,7 @@ export function parseRequestAuth(headers: string[]): XMatrixAuth[] {
     if (parsed) auths.push(parsed);
   }
   if (auths.length === 0) throw unauthorized('Missing X-Matrix Authorization header');
+  if (auths.length > MAX_X_MATRIX_HEADERS) throw unauthorized(`${auths.length} X-Matrix Authorization headers; at most ${MAX_X_MATRIX_HEADERS} are accepted`);
   const origin = auths[0]!.origin;
   if (auths.some((a) => a.origin !== origin)) throw unauthorized('X-Matrix Authorization headers name different origins');
   if (!isValidServerName(origin)) throw unauthorized(`X-Matrix origin is not a valid server name: ${JSON.stringify(origin)}`);
@@ -66,28 +77,50 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
       throw forbidden(`Federation with ${origin} is not allowed by this server's federation_domain_whitelist`);
     }
     const reasons: string[] = [];
-    for (const a of auths) {
-      const key = await opts.lookupKey(origin, a.key);
-      if (!key) {
-        reasons.push(`no current key ${a.key} for ${origin}`);
-        continue;
+    // The signed object differs between headers only by destination (absent means this server), so usually one canonicalisation serves all.
+    const bytesFor = new Map<string, Buffer>();
+    const signedFor = (destination: string): Buffer | string => {
+      let bytes = bytesFor.get(destination);
+      if (!bytes) {
+        try {
+          bytes = signedBytes(requestSigningObject({ method: request.method, uri: request.raw.url ?? request.url, origin, destination, content: request.body ?? undefined }));
+        } catch (e) {
+          return `cannot canonicalise: ${(e as Error).message}`;
+        }
+        bytesFor.set(destination, bytes);
       }
-      const signed = {
-        ...requestSigningObject({
-          method: request.method,
-          uri: request.raw.url ?? request.url,
-          origin,
-          destination: a.destination ?? opts.serverName,
-          content: request.body ?? undefined,
-        }),
-        signatures: { [origin]: { [a.key]: a.sig } },
-      };
-      const result = verifyJsonSignature(signed, origin, a.key, key);
-      if (result.ok) {
+      return bytes;
+    };
+    for (const a of auths) {
+      const key = opts.cachedKey?.(origin, a.key);
+      if (!key) continue;
+      const bytes = signedFor(a.destination ?? opts.serverName);
+      if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
+      if (checkDetached(bytes, a.sig, key, a.key).ok) {
         request.xMatrixOrigin = origin;
         return;
       }
-      reasons.push(result.reason);
+    }
+    const lifetime = requestLifetime(_reply, opts.answerWithinMs ?? 30_000);
+    try {
+      for (const a of auths) {
+        // The key store fetches a given origin at most once a minute, so further headers naming new key ids cost no fetch.
+        const key = await opts.lookupKey(origin, a.key, { signal: lifetime.signal });
+        if (!key) {
+          reasons.push(`no current key ${a.key} for ${origin}${lifetime.timedOut ? ' (the key fetch took too long)' : ''}`);
+          continue;
+        }
+        const bytes = signedFor(a.destination ?? opts.serverName);
+        if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
+        const result = checkDetached(bytes, a.sig, key, a.key);
+        if (result.ok) {
+          request.xMatrixOrigin = origin;
+          return;
+        }
+        reasons.push(`${result.reason} (${origin})`);
+      }
+    } finally {
+      lifetime.done();
     }
     throw unauthorized(`X-Matrix signature check failed: ${reasons.join('; ')}`);
   };

@@ -43,6 +43,7 @@ export const BLOCKS = {
   limits: 60,
   hostile: 61,
   soak: 62,
+  hardening: 63,
   // bench
   bench: 70,
   // rooms and the room peer 127.80-89
@@ -53,13 +54,20 @@ export const BLOCKS = {
   'rooms-bench': 84,
   'rooms-input': 85,
   'rooms-library': 86,
+  // federation routes and SOCKS 127.100-109
+  routes: 100,
+  socks: 101,
+  // probe 127.110-119
+  probe: 110,
+  'probe-wrong': 111,
+  'probe-units': 112,
   // control API and its CLI 127.120-129
   'control-api': 120,
   'control-cli': 121,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
-  // control API and library 127.120-129; hardening keeps 127.63-69.
+  // control API and library 127.120-129; hardening keeps 127.64-69.
 } as const satisfies Record<string, number>;
 
 export type Area = keyof typeof BLOCKS;

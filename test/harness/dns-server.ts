@@ -24,8 +24,8 @@ export interface RecordData {
   SRV: SrvRecord;
   CNAME: string;
 }
-/** nxdomain/servfail answer with that rcode; timeout never answers. */
-export type DnsBehaviour = 'servfail' | 'timeout' | 'nxdomain' | 'normal';
+/** nxdomain/servfail answer with that rcode; timeout never answers; notimp-srv answers NOTIMP to SRV queries only. */
+export type DnsBehaviour = 'servfail' | 'timeout' | 'nxdomain' | 'notimp-srv' | 'normal';
 
 export interface ReceivedQuery {
   name: string;
@@ -135,6 +135,7 @@ export async function startDnsServer(options: DnsServerOptions = {}): Promise<Dn
       const behaviour = behaviours.get(name) ?? 'normal';
       if (behaviour === 'timeout') return 'drop';
       if (behaviour === 'servfail') return { rcode: RCODE.SERVFAIL, answers: [] };
+      if (behaviour === 'notimp-srv' && question.type === 'SRV') return { rcode: RCODE.NOTIMP, answers: [] };
       const node = zone.get(name);
       if (behaviour === 'nxdomain' || node === undefined) return { rcode: RCODE.NXDOMAIN, answers };
       const cname = node.get('CNAME');

@@ -12,7 +12,7 @@ export const PYTHON = process.env.FEDPEER_PYTHON ?? (existsSync('/usr/bin/python
 const cache = new Map<string, string | null>();
 
 /** Returns null when the tool works, else what is missing and how to get it. */
-export function toolProblem(tool: 'python-oracle' | 'pebble' | 'chromium'): string | null {
+export function toolProblem(tool: 'python-oracle' | 'pebble' | 'chromium' | 'microsocks'): string | null {
   if (cache.has(tool)) return cache.get(tool)!;
   let problem: string | null = null;
   if (tool === 'python-oracle') {
@@ -21,7 +21,7 @@ export function toolProblem(tool: 'python-oracle' | 'pebble' | 'chromium'): stri
       problem = `${PYTHON} cannot import canonicaljson/signedjson/nacl: apt-get install python3-signedjson python3-canonicaljson python3-nacl`;
     }
   } else {
-    const bin = tool === 'pebble' ? 'pebble' : 'chromium';
+    const bin = tool;
     const r = spawnSync('sh', ['-c', `command -v ${bin} || ls /usr/bin/${bin}`], { encoding: 'utf8' });
     if (r.status !== 0) problem = `${bin} not found: apt-get install ${bin}`;
   }
@@ -30,7 +30,7 @@ export function toolProblem(tool: 'python-oracle' | 'pebble' | 'chromium'): stri
 }
 
 /** True when the test may go on; otherwise it has been skipped (or failed under CI). */
-export function requireTool(t: Tap, tool: 'python-oracle' | 'pebble' | 'chromium'): boolean {
+export function requireTool(t: Tap, tool: 'python-oracle' | 'pebble' | 'chromium' | 'microsocks'): boolean {
   const problem = toolProblem(tool);
   if (problem === null) return true;
   if (process.env.CI) t.fail(`required test tool missing under CI: ${problem}`);

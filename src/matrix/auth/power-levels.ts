@@ -9,6 +9,7 @@
 import type { JsonValue } from '../canonical-json.js';
 import type { RoomEvent } from '../events/types.js';
 import type { RoomVersion } from '../events/room-versions.js';
+import { JsonNumberLiteral } from '../events/event-json.js';
 import { isObject, own, ownString } from './json.js';
 
 // The spec's format for a level written as a string: optional whitespace, one
@@ -17,6 +18,11 @@ const INTEGER_STRING = /^\s*[+-]?[0-9]+\s*$/;
 
 /** A power level value, or undefined when the value is not one in this room version. */
 export function parseLevel(value: JsonValue | undefined, version: RoomVersion): number | undefined {
+  // parseEventJson keeps `100.0` (and integers beyond 2^53) as a literal, only in v1-5 events; Python reads 100.0 as a float.
+  if ((value as unknown) instanceof JsonNumberLiteral) {
+    const n = (value as unknown as JsonNumberLiteral).value;
+    return version.enforceIntPowerLevels || !Number.isFinite(n) ? undefined : Math.trunc(n);
+  }
   if (typeof value === 'number') {
     if (Number.isInteger(value)) return value;
     if (version.enforceIntPowerLevels || !Number.isFinite(value)) return undefined;

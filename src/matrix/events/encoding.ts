@@ -8,9 +8,9 @@
 // the hash, ID and signature functions given that same object do no
 // canonical JSON work again.
 import { createHash } from 'node:crypto';
-import { compareCodePoints, type JsonObject, type JsonValue } from '../canonical-json.js';
+import { compareCodePoints, type JsonValue } from '../canonical-json.js';
 import { encodeBase64 } from '../base64.js';
-import { encodeEventValue, sortedKeys, type EncodeState } from './event-json.js';
+import { encodeEventValue, isJsonObject, quote, sortedKeys, type EncodeState } from './event-json.js';
 import { keptTopLevelKeys, redactContent } from './redaction.js';
 import type { RoomVersion } from './room-versions.js';
 import type { Pdu } from './types.js';
@@ -24,10 +24,6 @@ export interface EventParts {
   readonly state: EncodeState;
 }
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Encodes every top-level value once (lenient numbers; `state` notes what the strict rules refuse). Throws CanonicalJsonError. */
 export function encodeParts(pdu: Pdu, freeze: boolean): EventParts {
   const state: EncodeState = { freeze };
@@ -39,11 +35,13 @@ export function encodeParts(pdu: Pdu, freeze: boolean): EventParts {
   for (const k of keys) {
     const v = pdu[k];
     stack[0] = k;
-    if (k === 'content' && isObject(v)) {
+    quote(k, stack); // only to refuse a key with no UTF-8 form; joinObject writes the keys
+    if (k === 'content' && isJsonObject(v)) {
       content = new Map();
       const contentKeys = sortedKeys(v);
       for (const ck of contentKeys) {
         stack[1] = ck;
+        quote(ck, stack);
         content.set(ck, encodeEventValue(v[ck], state, stack));
       }
       stack.length = 1;
@@ -57,7 +55,7 @@ export function encodeParts(pdu: Pdu, freeze: boolean): EventParts {
   return { keys, top, content, state };
 }
 
-/** The parts with one top-level value set (added or replaced), encoding only that value. */
+/** The parts with one top-level value (not `content`) set, added or replaced, encoding only that value. */
 export function withTopLevel(parts: EventParts, key: string, value: JsonValue): EventParts {
   const top = new Map(parts.top);
   top.set(key, encodeEventValue(value, parts.state, [key]));
@@ -90,7 +88,7 @@ export function contentHashInput(parts: EventParts): string {
 export function redactedInput(pdu: Pdu, parts: EventParts, version: RoomVersion): string {
   const kept = keptTopLevelKeys(version);
   const content = redactContent(pdu.type, pdu.content, version);
-  const original = isObject(pdu.content) ? pdu.content : undefined;
+  const original = isJsonObject(pdu.content) ? pdu.content : undefined;
   const contentKeys = sortedKeys(content);
   const contentParts = new Map<string, string>();
   for (const k of contentKeys) {

@@ -32,6 +32,11 @@ export class JsonNumberLiteral {
   }
 }
 
+/** A JSON object (not an array, not null, not a number literal). */
+export function isJsonObject(v: unknown): v is { [key: string]: JsonValue } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumberLiteral);
+}
+
 /** The numeric value of a JSON number, whether a JS number or a JsonNumberLiteral; undefined for anything else. */
 export function jsonNumberValue(v: unknown): number | undefined {
   if (typeof v === 'number') return v;
@@ -86,7 +91,8 @@ function noteStrict(state: EncodeState, stack: readonly (string | number)[], mes
   if (!state.strictViolation) state.strictViolation = { path: pathOf(stack), message };
 }
 
-function quote(s: string, stack: readonly (string | number)[]): string {
+/** JSON text of a string; throws CanonicalJsonError (at `stack`) for a lone surrogate, which has no UTF-8 form. */
+export function quote(s: string, stack: readonly (string | number)[]): string {
   if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new CanonicalJsonError('string contains a lone surrogate', pathOf(stack));
   // JSON.stringify escapes exactly what Python's json does with ensure_ascii=False (", \, and C0 controls, \u00xx in lower case).
   return JSON.stringify(s);

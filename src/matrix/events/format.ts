@@ -3,10 +3,10 @@
 // _check_size_limits and _sanity_check_event; gomatrixserverlib's
 // CheckFields). parsePdu is the only way to a RoomEvent, so holding one means
 // these checks passed.
-import { CanonicalJsonError, type JsonObject, type JsonValue } from '../canonical-json.js';
+import { CanonicalJsonError, type JsonValue } from '../canonical-json.js';
 import { digestPdu } from './encoding.js';
 import { EventFormatError } from './errors.js';
-import { JsonNumberLiteral } from './event-json.js';
+import { isJsonObject, JsonNumberLiteral } from './event-json.js';
 import { eventIdFromReferenceHash } from './hashes.js';
 import { codePointLength, domainOf, HASH_EVENT_ID_V3, HASH_EVENT_ID_V4, idProblem } from './ids.js';
 import type { RoomVersion } from './room-versions.js';
@@ -18,10 +18,6 @@ export const MAX_PREV_EVENTS = 20;
 export const MAX_AUTH_EVENTS = 10;
 /** Synapse's MAX_DEPTH (2^63 - 1); in v6+ canonical JSON caps depth at 2^53 - 1 first. */
 const MAX_DEPTH = 2n ** 63n - 1n;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumberLiteral);
-}
 
 function fail(reason: string, opts?: { persistAsRejected?: boolean }): never {
   throw new EventFormatError(reason, opts);
@@ -74,7 +70,7 @@ function references(pdu: Pdu, key: string, max: number, version: RoomVersion): s
       if (!Array.isArray(entry) || entry.length !== 2) fail(`${where}: must be an [event_id, {"sha256": hash}] pair`);
       const [id, hashes] = entry;
       if (typeof id !== 'string' || !id.startsWith('$') || domainOf(id) === undefined) fail(`${where}: must start with a "$event:server" event ID`);
-      if (!isObject(hashes)) fail(`${where}: the second element must be a hashes object`);
+      if (!isJsonObject(hashes)) fail(`${where}: the second element must be a hashes object`);
       if (hashes.sha256 !== undefined && typeof hashes.sha256 !== 'string') fail(`${where}: sha256 must be a string`);
       ids.push(id);
     } else {
@@ -90,9 +86,9 @@ function references(pdu: Pdu, key: string, max: number, version: RoomVersion): s
 
 function checkSignatures(v: JsonValue | undefined): void {
   if (v === undefined) fail('signatures: missing');
-  if (!isObject(v)) fail('signatures: must be an object');
+  if (!isJsonObject(v)) fail('signatures: must be an object');
   for (const [server, sigs] of Object.entries(v)) {
-    if (!isObject(sigs)) fail(`signatures.${server}: must be an object of key ID to signature`);
+    if (!isJsonObject(sigs)) fail(`signatures.${server}: must be an object of key ID to signature`);
     for (const [keyId, sig] of Object.entries(sigs)) if (typeof sig !== 'string') fail(`signatures.${server}.${keyId}: must be a string`);
   }
 }
@@ -104,7 +100,7 @@ function checkSignatures(v: JsonValue | undefined): void {
  * copy it to change it.
  */
 export function parsePdu(pdu: unknown, version: RoomVersion): RoomEvent {
-  if (!isObject(pdu)) fail('the event must be a JSON object');
+  if (!isJsonObject(pdu)) fail('the event must be a JSON object');
   let digest;
   try {
     digest = digestPdu(pdu, version, true);
@@ -131,12 +127,12 @@ export function parsePdu(pdu: unknown, version: RoomVersion): RoomEvent {
   }
   const content = pdu.content;
   if (content === undefined) fail('content: missing');
-  if (!isObject(content)) fail('content: must be an object');
+  if (!isJsonObject(content)) fail('content: must be an object');
   const depth = checkInteger('depth', pdu.depth, 0n, MAX_DEPTH);
   const originServerTs = checkInteger('origin_server_ts', pdu.origin_server_ts, BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER));
   const hashes = pdu.hashes;
   if (hashes === undefined) fail('hashes: missing');
-  if (!isObject(hashes) || typeof hashes.sha256 !== 'string') fail('hashes: must be an object with a "sha256" string');
+  if (!isJsonObject(hashes) || typeof hashes.sha256 !== 'string') fail('hashes: must be an object with a "sha256" string');
   checkSignatures(pdu.signatures);
   const prevEvents = references(pdu, 'prev_events', MAX_PREV_EVENTS, version);
   const authEvents = references(pdu, 'auth_events', MAX_AUTH_EVENTS, version);

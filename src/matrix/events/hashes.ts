@@ -1,10 +1,10 @@
 // Content hash, reference hash and event IDs (spec: "Signing Events",
 // "Calculating the reference hash for an event"; rooms v1, v3 and v4 "Event
 // IDs").
-import type { JsonObject } from '../canonical-json.js';
 import { decodeBase64, encodeBase64 } from '../base64.js';
 import { contentHashOf, redactedDigest } from './encoding.js';
 import { EventFormatError } from './errors.js';
+import { isJsonObject } from './event-json.js';
 import type { RoomVersion } from './room-versions.js';
 import type { Pdu } from './types.js';
 
@@ -18,14 +18,10 @@ export function computeContentHash(pdu: Pdu): string {
   return contentHashOf(pdu);
 }
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** True when `hashes.sha256` is present and decodes to the content hash (padded base64 accepted, as Synapse does). */
 export function checkContentHash(pdu: Pdu): boolean {
   const hashes = pdu.hashes;
-  if (!isObject(hashes) || typeof hashes.sha256 !== 'string') return false;
+  if (!isJsonObject(hashes) || typeof hashes.sha256 !== 'string') return false;
   const ours = contentHashOf(pdu);
   if (hashes.sha256 === ours) return true;
   // Otherwise compare bytes: padding, or trailing bits that decoders ignore, do not make another hash.

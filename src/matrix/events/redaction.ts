@@ -3,6 +3,7 @@
 // redaction keeps is also what signatures and the reference hash cover, so
 // this one table decides all three.
 import type { JsonObject, JsonValue } from '../canonical-json.js';
+import { isJsonObject } from './event-json.js';
 import type { RoomVersion } from './room-versions.js';
 import type { Pdu } from './types.js';
 
@@ -44,10 +45,6 @@ function keptContentKeys(type: unknown, v: RoomVersion): readonly string[] | 'al
   }
 }
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 /**
@@ -57,12 +54,12 @@ const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.c
  * object without `signed` becomes `{}`).
  */
 export function redactContent(type: unknown, content: unknown, version: RoomVersion): JsonObject {
-  if (!isObject(content)) return {};
+  if (!isJsonObject(content)) return {};
   const kept = keptContentKeys(type, version);
   if (kept === 'all') return content;
   const out: JsonObject = {};
   for (const k of kept) if (has(content, k)) out[k] = content[k] as JsonValue;
-  if (type === 'm.room.member' && version.updatedRedactionRules && isObject(content.third_party_invite)) {
+  if (type === 'm.room.member' && version.updatedRedactionRules && isJsonObject(content.third_party_invite)) {
     const tpi = content.third_party_invite;
     out.third_party_invite = has(tpi, 'signed') ? { signed: tpi.signed as JsonValue } : {};
   }

@@ -5,13 +5,10 @@ import type { JsonObject } from '../canonical-json.js';
 import { signDetached, verifyDetached, type Signatures, type VerifyKey } from '../signing.js';
 import type { SigningKey } from '../signing-key.js';
 import { contentHashOfParts, encodeParts, redactedDigest, redactedInput, withTopLevel } from './encoding.js';
+import { isJsonObject } from './event-json.js';
 import { domainOf } from './ids.js';
 import type { RoomVersion } from './room-versions.js';
 import type { Pdu, RoomEvent } from './types.js';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Adds `hashes.sha256` (the content hash; other algorithms' hashes are kept)
@@ -22,10 +19,10 @@ function isObject(v: unknown): v is JsonObject {
 export function signPdu(pdu: Pdu, version: RoomVersion, serverName: string, key: SigningKey): Pdu {
   const parts = encodeParts(pdu, false);
   const hash = contentHashOfParts(parts);
-  const hashes: JsonObject = { ...(isObject(pdu.hashes) ? pdu.hashes : {}), sha256: hash };
+  const hashes: JsonObject = { ...(isJsonObject(pdu.hashes) ? pdu.hashes : {}), sha256: hash };
   const signature = signDetached(Buffer.from(redactedInput(pdu, withTopLevel(parts, 'hashes', hashes), version), 'utf8'), key);
-  const existing = isObject(pdu.signatures) ? (pdu.signatures as Signatures) : {};
-  const ours = isObject(existing[serverName]) ? existing[serverName] : {};
+  const existing = isJsonObject(pdu.signatures) ? (pdu.signatures as Signatures) : {};
+  const ours = isJsonObject(existing[serverName]) ? existing[serverName] : {};
   return { ...pdu, hashes, signatures: { ...existing, [serverName]: { ...ours, [key.keyId]: signature } } };
 }
 
@@ -78,11 +75,11 @@ export type EventSignatureResult = { ok: true; verified: Array<{ serverName: str
 export function verifyEventSignatures(event: RoomEvent, keys: EventKeyLookup): EventSignatureResult {
   const { redactedBytes } = redactedDigest(event.pdu, event.roomVersion);
   const validAt = event.roomVersion.enforceKeyValidity ? event.originServerTs : 0;
-  const all = isObject(event.pdu.signatures) ? event.pdu.signatures : {};
+  const all = isJsonObject(event.pdu.signatures) ? event.pdu.signatures : {};
   const verified: Array<{ serverName: string; keyId: string }> = [];
   for (const { serverName, why } of requiredSignatures(event)) {
     const sigs = all[serverName];
-    const keyIds = isObject(sigs) ? Object.keys(sigs).filter((k) => k.startsWith('ed25519:')) : [];
+    const keyIds = isJsonObject(sigs) ? Object.keys(sigs).filter((k) => k.startsWith('ed25519:')) : [];
     if (keyIds.length === 0) return { ok: false, reason: `not signed by ${serverName}, ${why}` };
     let count = 0;
     for (const keyId of keyIds) {

@@ -4,7 +4,8 @@
 // is charged to the client's address before it runs, since it makes
 // outbound requests on the visitor's behalf.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { limitExceeded } from '../../matrix/errors.js';
+import { limitExceeded, MatrixError } from '../../matrix/errors.js';
+import { requestLifetime } from '../request-signal.js';
 import { isValidServerName } from '../../matrix/server-name.js';
 import { addRoute } from '../matrix-errors.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -14,7 +15,8 @@ export const CHECK_PAGE_PATH = '/_fedpeer/check';
 /** What the page needs from the check (src/check/page.ts provides it). */
 export interface CheckPageService {
   form(opts?: { value?: string; error?: string }): string;
-  report(serverName: string): Promise<{ html: string; json: unknown }>;
+  /** Rejects with an error named QueueFullError when the queue is full, AbandonedError when `signal` fired first. */
+  report(serverName: string, context?: { client?: string; signal?: AbortSignal }): Promise<{ html: string; json: unknown }>;
 }
 
 // The page runs no script and loads nothing: whatever a checked server
@@ -31,7 +33,8 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).headers(HTML_HEADERS).send(body);
 }
 
-export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPageService; limiter: RateLimiter }): void {
+export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPageService; limiter: RateLimiter; answerWithinMs?: number }): void {
+  const answerWithinMs = deps.answerWithinMs ?? 30_000;
   addRoute(app, CHECK_PAGE_PATH, {
     GET: async (request, reply) => {
       const query = request.query as Record<string, unknown>;
@@ -45,7 +48,24 @@ export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPa
         reply.header('retry-after', String(Math.ceil(wait / 1000)));
         throw limitExceeded(wait);
       }
-      const { html: page, json } = await deps.service.report(name);
+      // Answered within the bound: a check still queued then is dropped, one
+      // still running goes on (its report is cached for whoever asks next).
+      const lifetime = requestLifetime(reply, answerWithinMs);
+      const late = new Promise<undefined>((resolve) => lifetime.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+      let done: { html: string; json: unknown } | undefined;
+      try {
+        done = await Promise.race([deps.service.report(name, { client: request.ip, signal: lifetime.signal }), late]);
+      } catch (e) {
+        const what = (e as Error).name;
+        if (what !== 'QueueFullError' && what !== 'AbandonedError') throw e;
+      } finally {
+        lifetime.done();
+      }
+      if (done === undefined) {
+        reply.header('retry-after', '30');
+        throw new MatrixError(503, 'M_LIMIT_EXCEEDED', `The check of ${name} could not be done now (too many checks waiting, or it took longer than ${answerWithinMs / 1000} s); try again in a while`, { retry_after_ms: 30_000 });
+      }
+      const { html: page, json } = done;
       if (query.format === 'json') return reply.type('application/json').header('cache-control', 'no-store').send(JSON.stringify(json));
       return html(reply, 200, page);
     },

@@ -3,7 +3,6 @@
 // once from the config; every answer carries the spec's CORS headers (the
 // client-server API's "Web Browser Clients" section; browsers fetch the
 // client file cross-origin) and the configured Cache-Control max-age.
-import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { notFound } from '../../matrix/errors.js';
@@ -77,6 +76,8 @@ export async function registerWellKnownRoutes(app: FastifyInstance, config: Conf
   if (config.wellKnownDir !== undefined) {
     // @fastify/static (through `send`) refuses paths that climb out of the
     // root, dotfiles included, and serves nothing it cannot stat inside it.
+    // Loaded only when a directory is configured (idle memory, docs/PERFORMANCE.md).
+    const { default: fastifyStatic } = await import('@fastify/static');
     await app.register(fastifyStatic, {
       root: config.wellKnownDir,
       prefix: '/.well-known/',
