@@ -244,7 +244,7 @@ async function suite(env: InteropEnv): Promise<void> {
     for (let i = 0; i < 3; i++) missed.push(await u1.send(roomId, `while fedpeer is down ${i}`));
     peer = await startPeer(options);
     t.same(peer.events(roomId).map((e) => e.eventId), history, 'history kept across the restart');
-    // fedpeer speaks: the homeserver hears it is back (its backoff ends) and catches up.
+    // The homeserver retries its refused transaction, or after a longer absence catches up once fedpeer speaks.
     const back = await peer.send(bob, roomId, 'back');
     await u1.waitFor(roomId, (e) => e.event_id === back.eventId, wait);
     const after = await u1.send(roomId, 'after the restart');
