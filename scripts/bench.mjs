@@ -6,7 +6,7 @@ import { machine, pinningNote, runPinned } from '../bench/lib.mjs';
 const pinned = await runPinned(new URL(import.meta.url).pathname, process.argv.slice(2));
 if (pinned !== undefined) process.exit(pinned);
 
-const ALL = ['key-server', 'key-server-instructions', 'tls-handshake', 'resolution', 'keys', 'events', 'state-res', 'rooms-send', 'x-matrix', 'idle-memory'];
+const ALL = ['key-server', 'key-server-instructions', 'tls-handshake', 'resolution', 'keys', 'events', 'state-res', 'x-matrix', 'idle-memory', 'rooms-send'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = chosen.length ? chosen : ALL;
 const unknown = names.filter((n) => !ALL.includes(n));

@@ -16,7 +16,8 @@ t.teardown(() => world.close());
 const target = await world.startTarget('target.test', 2);
 t.teardown(() => target.close());
 
-/** What fedpeer, as it is today, must get for each check that does not pass (none since the room peer brought user/keys/query, a signed POST). */
+/** What fedpeer, as it is today, must get for each check that does not pass. */
+// (auth.other-body passes since the room peer brought POST /user/keys/query.)
 const NOT_PASSING: Record<string, Verdict> = {};
 
 let report: ProbeReport;

@@ -3,9 +3,11 @@
 // until it is killed. Batch n holds events n.0 .. n.9, their timeline entries
 // and meta counter `batches` = n, so a reader can check that every batch is
 // whole or absent.
-import { openRoomStore } from '../../src/rooms/store.js';
+// The built store (npm test builds first): a plain node child starts in a
+// fraction of a second even on a loaded machine, where a TypeScript loader may take many.
+import { openRoomStore } from '../../dist/rooms/store.js';
 
-const dir = process.argv[2]!;
+const dir = process.argv[2];
 const store = openRoomStore(dir);
 let n = store.meta.get('batches') ?? 0;
 for (;;) {
