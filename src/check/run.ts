@@ -12,7 +12,12 @@ export async function runCheck(serverName: string, opts: ProbeOptions): Promise<
 }
 
 export interface CachedChecker {
-  /** The report of `serverName`, from a run at most `ttlMs` old; concurrent asks share one run. `context` goes to the run that starts. */
+  /**
+   * The report of `serverName`, from a run at most `ttlMs` old; concurrent
+   * asks share one run. `context` goes to the run that starts; with
+   * `context.fresh` a new run starts whatever is cached (asks made while it
+   * runs share it).
+   */
   check(serverName: string, context?: RunContext): Promise<CheckReport>;
   readonly size: number;
 }
@@ -21,6 +26,8 @@ export interface CachedChecker {
 export interface RunContext {
   client?: string;
   signal?: AbortSignal;
+  /** Skip the cache: the tester API's `no_cache=1`. */
+  fresh?: boolean;
 }
 
 /**
@@ -39,7 +46,7 @@ export function cachedChecker(run: (serverName: string, context?: RunContext) =>
     check(serverName, context) {
       const key = normaliseServerName(serverName);
       const hit = cache.get(key);
-      if (hit && now() - hit.at < ttlMs) return hit.report;
+      if (hit && now() - hit.at < ttlMs && !context?.fresh) return hit.report;
       const report = run(serverName, context);
       cache.delete(key);
       cache.set(key, { at: now(), report });

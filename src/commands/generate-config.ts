@@ -1,7 +1,7 @@
 // `fedpeer generate-config`: a commented homeserver.yaml and a new signing
 // key, as Synapse's --generate-config does; it never overwrites either file.
 import { writeFile, mkdir } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseServerName } from '../matrix/server-name.js';
 import { formatSigningKeys, generateSigningKey } from '../matrix/signing-key.js';
 import { UsageError, type CommandIO } from './io.js';
@@ -92,6 +92,9 @@ export async function generateConfigCommand(io: CommandIO, opts: { serverName?: 
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`refusing to overwrite existing config ${configPath}`, 1);
     throw e;
   }
-  io.stderr(`wrote ${configPath} and ${keyPath} (${key.keyId}); edit the TLS paths, then: fedpeer serve --config ${basename(configPath)}`);
+  // The path as it is reached from here, so the hint works when pasted.
+  const fromHere = relative(process.cwd(), configPath);
+  const shown = fromHere === '' || fromHere.startsWith('..') ? configPath : fromHere;
+  io.stderr(`wrote ${configPath} and ${keyPath} (${key.keyId}); edit the TLS paths, then: fedpeer serve --config ${shown}`);
   return 0;
 }

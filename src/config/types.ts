@@ -15,7 +15,7 @@ export interface ResourceConfig {
 }
 
 interface ListenerCommon {
-  /** 'http', 'acme', 'control' (fedpeer's control API), or any other type a Synapse file uses (metrics, manhole, ...). */
+  /** 'http', 'acme', 'metrics', 'control' (fedpeer's control API), or any other type a Synapse file uses (metrics, manhole, ...). */
   type: string;
   tls: boolean;
   xForwarded: boolean;
