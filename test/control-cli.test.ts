@@ -158,18 +158,22 @@ t.test('a long timeline comes in pages', async (t) => {
 
 t.test('errors: one line with the cause and the fix', async (t) => {
   const cases: Array<[string[], number, RegExp]> = [
-    [['room'], 2, /^fedpeer room: unknown room subcommand ""; one of:\n {2}fedpeer room create/],
-    [['room', 'dance', '--config', A.file], 2, /unknown room subcommand "dance"/],
-    [['room', 'create', '--as', 'alice'], 2, /room commands reach the server through --config FILE \(its control listener\)\nUsage: fedpeer room create --config FILE --as USER/],
-    [['room', 'create', '--config', A.file], 2, /create needs --as USER \(a test_users entry, or its local part\)/],
-    [['room', 'send', '--config', A.file, '--as', 'alice', '!r:x'], 2, /send takes 2 arguments, got 1\nUsage: fedpeer room send --config FILE --as USER ROOM_ID TEXT/],
-    [['room', 'join', '--config', A.file, '--as', 'alice'], 2, /join takes 1 argument, got 0/],
-    [['room', 'create', '--config', A.file, '--as', 'alice', 'extra'], 2, /create takes no arguments, got 1/],
-    [['room', 'events', '--config', A.file, '!r:x', '--timeout', '3'], 2, /--timeout goes with --wait-for-body/],
+    [['room'], 2, /^fedpeer room: room needs a subcommand: fedpeer room create, fedpeer room join, .*fedpeer room events\. Run "fedpeer room --help"\.$/],
+    [['room', 'dance', '--config', A.file], 2, /^fedpeer room: unknown room subcommand "dance"; room has: create, join, send, invite, leave, events$/],
+    [['room', 'evnts', A.file], 2, /unknown room subcommand "evnts" \(did you mean "events"\?\)/],
+    [['room', 'create', '--as', 'alice'], 2, /^fedpeer room create: --config FILE is required: the homeserver\.yaml of the running fedpeer serve, whose control listener the command calls\. Run "fedpeer room create --help" for its usage\.$/],
+    [['room', 'create', '--config', A.file], 2, /^fedpeer room create: --as USER is required: the local user acting \(a test_users entry, or its local part\)\./],
+    [['room', 'send', '--config', A.file, '--as', 'alice', '!r:x'], 2, /^fedpeer room send: room send needs the TEXT to send: fedpeer room send ROOM_ID TEXT \[options\]$/],
+    [['room', 'join', '--config', A.file, '--as', 'alice'], 2, /^fedpeer room join: room join needs the ROOM_ID_OR_ALIAS to join/],
+    [['room', 'create', '--config', A.file, '--as', 'alice', 'extra'], 2, /^fedpeer room create: unexpected argument "extra": fedpeer room create \[options\]$/],
+    [['room', 'create', '--config', A.file, '--as', 'alice', '--invite'], 2, /^fedpeer room create: unknown option --invite \(did you mean --invite-only\?\)/],
+    [['room', 'events', '--config', A.file, '!r:x', '--as', 'alice'], 2, /^fedpeer room events: unknown option --as\. room events takes: --config FILE, --json, --wait-for-body TEXT, --timeout SECONDS, --help\./],
+    [['room', 'send', '--config', A.file, '--as', 'alice', '--as', 'amy', '!r:x', 'hi'], 2, /--as given twice; it takes one value/],
+    [['room', 'events', '--config', A.file, '!r:x', '--timeout', '3'], 2, /^fedpeer room events: --timeout goes with --wait-for-body TEXT \(how long to wait for it\)\./],
     [['room', 'events', '--config', A.file, '!r:x', '--wait-for-body', 'x', '--timeout', 'soon'], 2, /--timeout: expected seconds from 0 to 86400, got "soon"/],
-    [['room', 'send', '--config', A.file, '--as', 'alice', '!r:x', 'hi'], 1, /^fedpeer room: M_NOT_FOUND: Unknown room !r:x$/],
-    [['room', 'create', '--config', A.file, '--as', 'mallory'], 1, /^fedpeer room: M_INVALID_PARAM: as: @mallory:\S+ is not a local user/],
-    [['room', 'create', '--config', join(A.dir, 'missing.yaml'), '--as', 'alice'], 1, /^fedpeer room: cannot use \S+missing.yaml: /],
+    [['room', 'send', '--config', A.file, '--as', 'alice', '!r:x', 'hi'], 1, /^fedpeer room send: M_NOT_FOUND: Unknown room !r:x$/],
+    [['room', 'create', '--config', A.file, '--as', 'mallory'], 1, /^fedpeer room create: M_INVALID_PARAM: as: @mallory:\S+ is not a local user/],
+    [['room', 'create', '--config', join(A.dir, 'missing.yaml'), '--as', 'alice'], 1, /^fedpeer room create: cannot use \S+missing.yaml: /],
   ];
   for (const [args, code, message] of cases) {
     const r = await run(args);
@@ -179,7 +183,7 @@ t.test('errors: one line with the cause and the fix', async (t) => {
   }
 
   const noControl = await writeConfig(addr(3, 1), {}, [{ port: 8448, bind_addresses: [addr(3, 1)], tls: true, type: 'http', resources: [{ names: ['federation'] }] }]);
-  t.match((await run(['room', 'events', '--config', noControl.file, '!r:x'])).err, `fedpeer room: no control listener in ${noControl.file}: add \`- {type: control, port: 8009}\` to listeners (docs/CONTROL.md) and restart fedpeer serve`);
+  t.match((await run(['room', 'events', '--config', noControl.file, '!r:x'])).err, `fedpeer room events: no control listener in ${noControl.file}: add \`- {type: control, port: 8009}\` to listeners (docs/CONTROL.md) and restart fedpeer serve`);
 
   const tls = await writeConfig(addr(3, 2), {}, [{ port: 8009, bind_addresses: [addr(3, 2)], tls: true, type: 'control' }]);
   t.match((await run(['room', 'events', '--config', tls.file, '!r:x'])).err, /has tls: true, and fedpeer room speaks plain HTTP: set tls: false/);
@@ -188,7 +192,7 @@ t.test('errors: one line with the cause and the fix', async (t) => {
   t.match((await run(['room', 'events', '--config', neverStarted.file, '!r:x'])).err, new RegExp(`no control token yet \\(\\S+control.token\\): start the server once with fedpeer serve --config ${neverStarted.file.replace(/\./g, '\\.')}, or set control_token`));
 
   const stopped = await writeConfig(addr(3, 4), { control_token: 'a-token-of-sixteen-or-more' });
-  t.match((await run(['room', 'events', '--config', stopped.file, '!r:x'])).err, `fedpeer room: the server is not running at ${addr(3, 4)}:8009: start it with fedpeer serve --config ${stopped.file}`);
+  t.match((await run(['room', 'events', '--config', stopped.file, '!r:x'])).err, `fedpeer room events: the server is not running at ${addr(3, 4)}:8009: start it with fedpeer serve --config ${stopped.file}`);
 
   // The same listener as A's, but another token: as if A had been started from another config.
   const otherToken = await writeConfig(addr(1, 1), { control_token: 'not-the-token-A-was-started-with' });
@@ -198,6 +202,28 @@ t.test('errors: one line with the cause and the fix', async (t) => {
   rmSync(join(unreadable.dir, 'data'), { recursive: true, force: true });
   writeFileSync(join(unreadable.dir, 'data'), '');
   t.match((await run(['room', 'events', '--config', unreadable.file, '!r:x'])).err, /cannot read the control token \S+ \(ENOTDIR\): run as the user that runs fedpeer serve, or set control_token/);
+});
+
+t.test('help: the room command and each subcommand, with an example', async (t) => {
+  const top = await run(['room', '--help']);
+  t.equal(top.code, 0);
+  for (const sub of ['create', 'join', 'send', 'invite', 'leave', 'events']) t.match(top.out, new RegExp(`^  ${sub} `, 'm'), `room --help lists ${sub}`);
+  const pages: Array<[string, RegExp]> = [
+    ['create', /Example:\n {2}fedpeer room create --config fedpeer\.yaml --as alice --alias lobby --room-version 9$/],
+    ['join', /--via SERVER \(repeatable\)/],
+    ['send', /Usage: fedpeer room send ROOM_ID TEXT \[options\]/],
+    ['invite', /USER_ID {19}the USER_ID to invite \(@name:server\)/],
+    ['leave', /Example:\n {2}fedpeer room leave /],
+    ['events', /Examples:\n {2}fedpeer room events .* --json\n {2}fedpeer room events .* --wait-for-body 'hello fedpeer' --timeout 30$/],
+  ];
+  for (const [sub, page] of pages) {
+    const help = await run(['room', sub, '--help']);
+    t.same({ code: help.code, err: help.err }, { code: 0, err: '' }, `room ${sub} --help`);
+    t.match(help.out, page, `room ${sub} --help`);
+    t.match(help.out, /-c, --config FILE {9}The homeserver\.yaml of the running fedpeer serve/);
+    t.same(await run(['help', 'room', sub]), help, `help room ${sub} is the same page`);
+  }
+  t.match((await run(['--help'])).out, /^ {2}room events ROOM_ID \[--config FILE\] \[--json\]/m, 'the overview lists the subcommands');
 });
 
 t.test('control_token from the config; a short one is refused', async (t) => {
@@ -231,7 +257,7 @@ t.test('a control listener on a Unix socket; something else on the port', async 
   await new Promise<void>((r) => html.listen(8009, addr(6, 2), r));
   t.teardown(() => new Promise((r) => html.close(r)));
   const other = await writeConfig(addr(6, 2), { control_token: 'some-token-of-16-chars' });
-  t.match((await run(['room', 'events', '--config', other.file, '!r:x'])).err, `fedpeer room: ${addr(6, 2)}:8009 is not a fedpeer control API (answered 200 without JSON): check the control listener in the config`);
+  t.match((await run(['room', 'events', '--config', other.file, '!r:x'])).err, `fedpeer room events: ${addr(6, 2)}:8009 is not a fedpeer control API (answered 200 without JSON): check the control listener in the config`);
 });
 
 t.test('the built binaries: fedpeer serve with a control listener, driven by fedpeer room', async (t) => {
@@ -265,8 +291,14 @@ t.test('the built binaries: fedpeer serve with a control listener, driven by fed
   t.equal(waited.code, 0);
   t.match(waited.out, /"answer"/);
   t.equal(bin('events', roomId, '--wait-for-body', 'nobody', '--timeout', '0.2').status, 1);
+  const help = bin('send', '--help');
+  t.same({ status: help.status, stderr: help.stderr }, { status: 0, stderr: '' });
+  t.match(help.stdout, /^Usage: fedpeer room send ROOM_ID TEXT \[options\]\n[^]*Example:\n {2}fedpeer room send /);
+  const typo = bin('create', '--as', 'alice', '--room-verison', '9');
+  t.same({ status: typo.status, stdout: typo.stdout }, { status: 2, stdout: '' });
+  t.match(typo.stderr, /^fedpeer room create: unknown option --room-verison \(did you mean --room-version\?\)\. [^\n]*\n$/, 'one line naming the option meant');
   child.kill('SIGTERM');
   const code = await new Promise((r) => child.once('exit', r));
   t.equal(code, 0, 'stops cleanly');
-  t.equal(bin('events', roomId).stderr.trim(), `fedpeer room: the server is not running at ${addr(5, 1)}:8009: start it with fedpeer serve --config ${C.file}`);
+  t.equal(bin('events', roomId).stderr.trim(), `fedpeer room events: the server is not running at ${addr(5, 1)}:8009: start it with fedpeer serve --config ${C.file}`);
 });

@@ -7,7 +7,8 @@ import { MAX_WAIT_MS } from '../control/routes.js';
 import { UsageError, type CommandIO } from './io.js';
 
 export interface RoomCommandOptions {
-  subcommand?: string;
+  subcommand: RoomSubcommand;
+  /** The positional arguments, counted by the command's spec (src/cli/commands/room.ts). */
   args: string[];
   config?: string;
   as?: string;
@@ -22,15 +23,7 @@ export interface RoomCommandOptions {
   now?: () => number;
 }
 
-const USAGE = {
-  create: 'fedpeer room create --config FILE --as USER [--alias LOCALPART] [--room-version V] [--invite-only]',
-  join: 'fedpeer room join --config FILE --as USER ROOM_ID_OR_ALIAS [--via SERVER]...',
-  send: 'fedpeer room send --config FILE --as USER ROOM_ID TEXT',
-  invite: 'fedpeer room invite --config FILE --as USER ROOM_ID USER_ID',
-  leave: 'fedpeer room leave --config FILE --as USER ROOM_ID',
-  events: 'fedpeer room events --config FILE ROOM_ID [--json] [--wait-for-body TEXT --timeout SECONDS]',
-} as const;
-type Subcommand = keyof typeof USAGE;
+export type RoomSubcommand = 'create' | 'join' | 'send' | 'invite' | 'leave' | 'events';
 
 const PAGE = 100;
 const DEFAULT_TIMEOUT_S = 30;
@@ -57,19 +50,14 @@ export function eventLine(e: EventJson): string {
 }
 
 export async function roomCommand(io: CommandIO, opts: RoomCommandOptions): Promise<number> {
-  const sub = opts.subcommand as Subcommand | undefined;
-  if (sub === undefined || !(sub in USAGE)) {
-    throw new UsageError(`unknown room subcommand ${JSON.stringify(opts.subcommand ?? '')}; one of:\n  ${Object.values(USAGE).join('\n  ')}`);
-  }
-  const usage = (why: string) => new UsageError(`${why}\nUsage: ${USAGE[sub]}`);
-  if (!opts.config) throw usage('room commands reach the server through --config FILE (its control listener)');
-  const [roomArg, extra] = opts.args;
-  const needs = { create: 0, join: 1, send: 2, invite: 2, leave: 1, events: 1 }[sub];
-  if (opts.args.length !== needs) throw usage(`${sub} takes ${needs === 0 ? 'no arguments' : `${needs} argument${needs > 1 ? 's' : ''}`}, got ${opts.args.length}`);
-  if (sub !== 'events' && !opts.as) throw usage(`${sub} needs --as USER (a test_users entry, or its local part)`);
-  if (sub === 'events' && opts.timeout !== undefined && opts.waitForBody === undefined) throw usage('--timeout goes with --wait-for-body');
+  const sub = opts.subcommand;
+  const seeHelp = `Run "fedpeer room ${sub} --help" for its usage.`;
+  if (!opts.config) throw new UsageError(`--config FILE is required: the homeserver.yaml of the running fedpeer serve, whose control listener the command calls. ${seeHelp}`);
+  if (sub !== 'events' && !opts.as) throw new UsageError(`--as USER is required: the local user acting (a test_users entry, or its local part). ${seeHelp}`);
+  if (opts.timeout !== undefined && opts.waitForBody === undefined) throw new UsageError(`--timeout goes with --wait-for-body TEXT (how long to wait for it). ${seeHelp}`);
   const timeoutS = opts.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(opts.timeout);
-  if (!(timeoutS >= 0 && timeoutS <= 86_400)) throw usage(`--timeout: expected seconds from 0 to 86400, got ${JSON.stringify(opts.timeout)}`);
+  if (!(timeoutS >= 0 && timeoutS <= 86_400)) throw new UsageError(`--timeout: expected seconds from 0 to 86400, got ${JSON.stringify(opts.timeout)}. ${seeHelp}`);
+  const [roomArg, extra] = opts.args;
 
   const target = await findControl(opts.config);
   const call = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
