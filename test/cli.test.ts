@@ -250,6 +250,19 @@ t.test('generate-config writes a config that loads, and a key, and never overwri
   t.equal(config.serverName, 'example.test');
   t.equal(config.signingKeyPath, keyPath);
   t.equal(config.listeners.length, 1);
+  t.same(config.federationRoutes, []);
+  // The commented routes example is valid as written once uncommented.
+  const generated = readFileSync(out, 'utf8');
+  const lines = generated.split('\n');
+  const start = lines.indexOf('# federation_routes:');
+  t.ok(start > 0, 'the template shows federation_routes');
+  for (let i = start; i === start || lines[i]!.startsWith('#   '); i++) lines[i] = lines[i]!.slice(2);
+  const routesExample = lines.join('\n');
+  const routesPath = join(dir, 'etc', 'routes.yaml');
+  writeFileSync(routesPath, routesExample);
+  const routed = await loadConfig(routesPath, { checkFiles: false });
+  t.equal(routed.federationRoutes.length, 1);
+  t.match(routed.federationRoutes[0], { trust: 'none', isolate: true });
   const key = readFileSync(keyPath, 'utf8');
   c = io();
   t.equal(await main(['generate-config', '--server-name', 'example.test', '--out', out], c.handle), 1);

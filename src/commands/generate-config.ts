@@ -49,6 +49,13 @@ listeners:
 federation_verify_certificates: true
 # federation_custom_ca_list: [/etc/fedpeer/private-federation-ca.pem]
 # federation_certificate_verification_whitelist: ["*.onion"]
+# Routes by name or address, first match wins (docs/FEDERATION.md#routes,
+# docs/ONION.md): .onion names through Tor, never looked up in local DNS.
+# federation_routes:
+#   - match: ["*.onion"]
+#     via: "socks5h://127.0.0.1:9050"
+#     trust: none
+#     isolate: true
 federation_client_minimum_tls_version: "1.2"
 # ip_range_blacklist: Synapse's default list applies when this is absent.
 
