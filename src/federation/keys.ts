@@ -130,6 +130,8 @@ export interface KeyStore {
   cached(serverName: string): VerifiedServerKeys | undefined;
   /** A current key from the cache when it is still valid, without fetching or waiting. */
   cachedVerifyKey(serverName: string, keyId: string): VerifyKey | undefined;
+  /** Why the last fetch of a server's keys failed (each source tried), or undefined when it did not fail. */
+  lastFetchFailure(serverName: string): string | undefined;
   /** Cached servers and their bytes, for tests and diagnostics. */
   stats(): { entries: number; bytes: number; fetchesRunning: number; fetchesQueued: number };
   /** Writes the cache file now (it is also written shortly after each change). */
@@ -443,6 +445,12 @@ export function createKeyStore(opts: KeyStoreOptions): KeyStore {
       }
       if (e === undefined || e.keys.effectiveValidUntilTs <= now()) return undefined;
       return e.keys.verifyKeys[keyId]?.publicKey;
+    },
+
+    lastFetchFailure(serverName) {
+      const last = lastFetch.get(normaliseServerName(serverName));
+      if (last === undefined || last.ok) return undefined;
+      return last.attempts.map((at) => `${at.source}: ${at.error ?? at.checks.filter((c) => !c.ok).map((c) => c.detail).join(', ')}`).join('; ');
     },
 
     stats: () => ({ entries: cache.size, bytes: cacheBytes, fetchesRunning: onBehalf.running + forAuth.running, fetchesQueued: onBehalf.queued + forAuth.queued }),

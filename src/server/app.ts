@@ -35,7 +35,7 @@ export interface AppServices {
    * federation/ parts): the notary answers from it and X-Matrix looks up
    * origin keys in it. Without it those routes are not offered.
    */
-  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined };
+  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined; lastFetchFailure?: (serverName: string) => string | undefined };
   /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
   challenges?: ChallengeLookup;
   /** The room peer, handed in by the CLI: its federation endpoints are served with the federation resource. */
@@ -78,7 +78,8 @@ function noSchemaCompiler(): () => never {
   };
 }
 
-function baseApp(config: Config, log: Logger, accessLog: AccessLog, xForwarded: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+/** A Fastify instance with fedpeer's error answers, JSON body parser and access line, and no routes (the control app builds on it too). */
+export function baseApp(config: Config, log: Logger, accessLog: AccessLog, xForwarded: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
   // Only the configured proxies may say who the client is (rate limits are per client address).
   const trustProxy = xForwarded ? config.limits.trustedProxies : false;
   const app = Fastify({
@@ -165,6 +166,7 @@ export async function buildApp(config: Config, services: AppServices, options: A
         serverName: config.serverName,
         lookupKey: remote.lookupVerifyKey,
         ...(remote.cachedVerifyKey ? { cachedKey: remote.cachedVerifyKey } : {}),
+        ...(remote.lastFetchFailure ? { keyFetchFailure: remote.lastFetchFailure } : {}),
         domainWhitelist: config.federationDomainWhitelist,
         answerWithinMs: config.limits.requestTimeoutMs,
       });

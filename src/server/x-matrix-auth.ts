@@ -21,6 +21,8 @@ export interface XMatrixAuthOptions {
   cachedKey?: (serverName: string, keyId: string) => VerifyKey | undefined;
   /** A key lookup that fetches gives up after this (limits.request_timeout), or when the client leaves. */
   answerWithinMs?: number;
+  /** Why fetching a server's keys failed, so a 401 names the cause (an unreachable or blocked origin) rather than only the missing key. */
+  keyFetchFailure?: (serverName: string) => string | undefined;
 }
 
 /**
@@ -107,7 +109,8 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
         // The key store fetches a given origin at most once a minute, so further headers naming new key ids cost no fetch.
         const key = await opts.lookupKey(origin, a.key, { signal: lifetime.signal });
         if (!key) {
-          reasons.push(`no current key ${a.key} for ${origin}${lifetime.timedOut ? ' (the key fetch took too long)' : ''}`);
+          const failure = lifetime.timedOut ? undefined : opts.keyFetchFailure?.(origin);
+          reasons.push(`no current key ${a.key} for ${origin}${lifetime.timedOut ? ' (the key fetch took too long)' : failure ? `: fetching its keys failed (${failure})` : ''}`);
           continue;
         }
         const bytes = signedFor(a.destination ?? opts.serverName);
