@@ -97,19 +97,19 @@ export function placeEvent(
     applyEarlierRedactions(data, event.eventId);
   };
 
-  const own = checkOwnAuthEvents(data, event);
-  if (!own.ok) {
-    record('rejected', own.reason);
-    return { status: 'rejected', reason: own.reason, rule: own.rule };
-  }
   const before = opts.stateBefore ?? stateBeforeEvent(data, event, opts.gapStates);
-  const beforeAuth = authAgainst(data, event, before);
-  if (!beforeAuth.ok) {
-    record('rejected', beforeAuth.reason);
-    return { status: 'rejected', reason: beforeAuth.reason, rule: beforeAuth.rule };
-  }
   const firstPrev = event.prevEvents.map((id) => data.stored(id)?.stateBefore).find((g) => g !== undefined);
   const stateBefore = data.groups.create(before, firstPrev ?? room.stateGroup);
+  // A rejected event keeps its place in the DAG (spec, "Rejection"): later
+  // events from other servers may name it as a prev event and must still be
+  // accepted when they pass the auth rules; the state after it is the state
+  // before it (RoomData.stateAfter leaves a rejected event out).
+  const own = checkOwnAuthEvents(data, event);
+  const auth = own.ok ? authAgainst(data, event, before) : own;
+  if (!auth.ok) {
+    record('rejected', auth.reason, { stateBefore });
+    return { status: 'rejected', reason: auth.reason, rule: auth.rule };
+  }
 
   // Against the current state too, unless that is the state before it (the usual case: no fork), already checked.
   const softFail = opts.skipSoftFail || opts.stateBefore || stateBefore === room.stateGroup ? { ok: true as const } : authAgainst(data, event, data.currentState(event.roomId));
