@@ -9,8 +9,12 @@ import { isValidServerName } from '../matrix/server-name.js';
 import { forbidden, unauthorized } from '../matrix/errors.js';
 import { requestLifetime } from './request-signal.js';
 
-/** The origin's current verify key for a key id, or null when it has none (or it cannot be fetched). */
-export type VerifyKeyLookup = (serverName: string, keyId: string, opts?: { signal?: AbortSignal }) => Promise<VerifyKey | null>;
+/**
+ * The origin's current verify key for a key id, or why there is none (no
+ * such key, or the origin's keys could not be fetched, and why): the reason
+ * goes into the 401, which the origin's users see.
+ */
+export type VerifyKeyLookup = (serverName: string, keyId: string, opts?: { signal?: AbortSignal }) => Promise<{ key: VerifyKey } | { key: null; reason: string }>;
 
 export interface XMatrixAuthOptions {
   serverName: string;
@@ -105,11 +109,12 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
     try {
       for (const a of auths) {
         // The key store fetches a given origin at most once a minute, so further headers naming new key ids cost no fetch.
-        const key = await opts.lookupKey(origin, a.key, { signal: lifetime.signal });
-        if (!key) {
-          reasons.push(`no current key ${a.key} for ${origin}${lifetime.timedOut ? ' (the key fetch took too long)' : ''}`);
+        const found = await opts.lookupKey(origin, a.key, { signal: lifetime.signal });
+        if (found.key === null) {
+          reasons.push(`${found.reason}${lifetime.timedOut ? ' (the key fetch took too long)' : ''}`);
           continue;
         }
+        const key = found.key;
         const bytes = signedFor(a.destination ?? opts.serverName);
         if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
         const result = checkDetached(bytes, a.sig, key, a.key);
