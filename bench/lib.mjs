@@ -62,7 +62,7 @@ export async function startChild(args, { readyPattern, env = {}, logFile } = {})
  * bounded by `timeoutSeconds` per request); `onMidway` runs halfway through a
  * timed run (for RSS samples).
  */
-export async function load({ url, seconds, amount, timeoutSeconds, connections = 50, servername, ca, onMidway, method = 'GET', body, headers }) {
+export async function load({ url, seconds, amount, timeoutSeconds, connections = 50, servername, ca, onMidway, method = 'GET', body, headers, requests }) {
   const timer = onMidway && seconds ? setTimeout(onMidway, (seconds * 1000) / 2) : undefined;
   const result = await autocannon({
     url,
@@ -72,6 +72,8 @@ export async function load({ url, seconds, amount, timeoutSeconds, connections =
     method,
     body,
     headers,
+    // A sequence of {method, path, headers} each connection cycles through (distinct signed requests).
+    ...(requests ? { requests } : {}),
     servername,
     tlsOptions: ca ? { ca, servername } : undefined,
   });
