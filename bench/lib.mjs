@@ -129,9 +129,10 @@ export function machine() {
  * A fedpeer child whose server name is its own IP literal (`<address>:8448`),
  * so peers reach it without DNS: certificate for the address from the dev CA
  * `ca`, a fresh signing key, outbound trust in that CA and the 127.70/16 block.
- * `extra` is appended to its homeserver.yaml. Writes the files under `dir`.
+ * `extra` is appended to its homeserver.yaml; `nodeArgs` go to node before the
+ * script (--cpu-prof, say). Writes the files under `dir`.
  */
-export async function startPeer({ dir, caCertPath, ca, address, extra = '', resources = ['federation', 'keys'] }) {
+export async function startPeer({ dir, caCertPath, ca, address, extra = '', resources = ['federation', 'keys'], nodeArgs = [] }) {
   const { issueCertificate } = await import('../dist/server/dev-ca.js');
   const { formatSigningKeys, generateSigningKey } = await import('../dist/matrix/signing-key.js');
   const { writeFileSync } = await import('node:fs');
@@ -160,7 +161,7 @@ listeners:
 `,
   );
   const logFile = join(dir, `${address}.log`);
-  const child = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile });
+  const child = await startChild([...nodeArgs, 'dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile });
   return { ...child, signingKeyPath, logFile, renewCertificate: writeCert };
 }
 

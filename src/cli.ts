@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `fedpeer` command. Each subcommand lives in src/commands/; this file
 // parses arguments, prints help, and turns errors into one line and an exit code.
+// First, so that start-up's footprint is held down before anything else loads.
+import { endLeanStart } from './lean-start.js';
 import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
 import { processIO, UsageError, type CommandIO } from './commands/io.js';
@@ -135,6 +137,8 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     return 2;
   }
   const command = positionals[0] ?? (values.version ? 'version' : 'help');
+  // Only serve's start-up is held (lean-start.ts); `serve` elsewhere on the command line is not this command.
+  if (command !== 'serve') endLeanStart();
   const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
   const list = (name: string) => (Array.isArray(values[name]) ? (values[name] as string[]) : undefined);
   // --config, --dns-server and --ca-file, shared by the commands that federate (resolve, check, keys, request).
@@ -158,7 +162,11 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
         }
         const { serveCommand } = await import('./commands/serve.js');
         const { logger, accessLog } = createLogger(str('log-level') ?? process.env.FEDPEER_LOG_LEVEL ?? 'info');
-        await serveCommand({ ...(str('config') ? { config: str('config')! } : {}), ...(str('keys-dir') ? { keysDir: str('keys-dir')! } : {}), logger, accessLog, io });
+        try {
+          await serveCommand({ ...(str('config') ? { config: str('config')! } : {}), ...(str('keys-dir') ? { keysDir: str('keys-dir')! } : {}), logger, accessLog, io });
+        } finally {
+          endLeanStart();
+        }
         return -1; // keeps running until a signal
       }
       case 'acme': {

@@ -45,6 +45,7 @@ export const BLOCKS = {
   soak: 62,
   hardening: 63,
   'check-cancel': 64,
+  'lean-start': 65,
   // bench
   bench: 70,
   // rooms and the room peer 127.80-89
