@@ -6,7 +6,7 @@ import { machine, pinningNote, runPinned } from '../bench/lib.mjs';
 const pinned = await runPinned(new URL(import.meta.url).pathname, process.argv.slice(2));
 if (pinned !== undefined) process.exit(pinned);
 
-const ALL = ['key-server', 'key-server-instructions', 'tls-handshake', 'resolution', 'keys', 'events', 'state-res', 'x-matrix', 'idle-memory'];
+const ALL = ['key-server', 'key-server-instructions', 'tls-handshake', 'resolution', 'keys', 'events', 'state-res', 'x-matrix', 'idle-memory', 'rooms-send'];
 // Run only when named: they need something outside the repository (another homeserver, given by the environment).
 const ON_REQUEST = ['x-matrix-vs-homeserver'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));

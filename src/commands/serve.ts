@@ -18,6 +18,8 @@ import { createChallengeStore, type ChallengeStore } from '../acme/challenge-sto
 import type { AcmeManager, AcmeTiming } from '../acme/manager.js';
 import { createPeerServices, type PeerServices } from './outbound.js';
 import { CHECK_PAGE_PATH } from '../server/routes/check-page.js';
+import { createRoomPeer, roomStoreDir, type RoomPeer } from '../rooms/peer.js';
+import { peerIdentity } from '../rooms/identity.js';
 
 export interface RunningServer {
   config: Config;
@@ -26,6 +28,8 @@ export interface RunningServer {
   certificates?: CertificateStore;
   /** The outbound side: federation client and remote key store. */
   peer: PeerServices;
+  /** The room peer of server_name (its store under data_dir/rooms). */
+  rooms: RoomPeer;
   /** HTTP-01 answers in flight, served by `type: acme` listeners. */
   challenges: ChallengeStore;
   /** Present when acme.enabled. */
@@ -96,6 +100,8 @@ export interface ServeOptions {
   acmeTiming?: AcmeTiming;
   /** Outbound overrides (tests point these at the private internet). */
   federation?: { dnsServers?: readonly string[]; systemCas?: readonly string[] };
+  /** Room peer options: hooks, ID randomness, outbound retry timing. */
+  rooms?: Pick<import('../rooms/peer.js').RoomPeerOptions, 'hooks' | 'randomId' | 'queueRetry'>;
 }
 
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
@@ -167,8 +173,24 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   };
   const checkPage = config.checkPage.enabled ? await (await import('../check/page.js')).createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
   const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...outbound });
+  let rooms: RoomPeer;
+  try {
+    rooms = createRoomPeer({
+      identity: peerIdentity(config.serverName, signingKeys[0]!, config.testUsers),
+      store: roomStoreDir(config.dataDir),
+      request: (destination, method, path, o = {}) => peer.client.request(destination, method, path, o),
+      keys: peer.keyStore,
+      resetBackoff: (destination) => peer.client.backoff?.success(destination),
+      logger,
+      now,
+      ...(opts.rooms ?? {}),
+    });
+  } catch (e) {
+    await peer.close();
+    throw e;
+  }
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), challenges, remoteKeys: peer.keyStore, now, ...(checkPage ? { checkPage } : {}) }, {
+    buildApp(config, { keyPublisher, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), challenges, remoteKeys: peer.keyStore, rooms, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
       type: listener.type,
@@ -177,6 +199,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   try {
     listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}) });
   } catch (e) {
+    await rooms.close();
     await peer.close();
     throw e;
   }
@@ -202,6 +225,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     listeners,
     keyPublisher,
     peer,
+    rooms,
     challenges,
     ...(certificates ? { certificates } : {}),
     ...(acme ? { acme } : {}),
@@ -210,6 +234,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
       watch?.close();
       acme?.stop();
       await listeners.close(graceMs);
+      await rooms.close();
       await peer.close();
       if (config.pidFile) await rm(config.pidFile, { force: true });
     },

@@ -15,6 +15,7 @@ import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerAcmeChallengeRoutes, type ChallengeLookup } from './routes/acme-challenge.js';
 import { registerNotaryRoutes, type RemoteKeySource } from './routes/notary.js';
 import { registerProfileRoute } from './routes/profile.js';
+import { registerRoomRoutes, type RoomRouteDeps } from './routes/rooms.js';
 import { xMatrixAuth, type VerifyKeyLookup } from './x-matrix-auth.js';
 import type { VerifyKey } from '../matrix/signing.js';
 import { installJsonBodyParser } from './json-body.js';
@@ -37,6 +38,8 @@ export interface AppServices {
   remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined };
   /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
   challenges?: ChallengeLookup;
+  /** The room peer, handed in by the CLI: its federation endpoints are served with the federation resource. */
+  rooms?: RoomRouteDeps['peer'];
   /** The federation check, handed in by the CLI when check_page is enabled; without it there is no page. */
   checkPage?: CheckPageService;
   now?: () => number;
@@ -166,6 +169,7 @@ export async function buildApp(config: Config, services: AppServices, options: A
         answerWithinMs: config.limits.requestTimeoutMs,
       });
       registerProfileRoute(app, { serverName: config.serverName, users: config.testUsers, auth });
+      if (services.rooms) registerRoomRoutes(app, { peer: services.rooms, auth });
     }
   }
   // The check page is for people (like the client resource) and federation admins.

@@ -50,6 +50,12 @@ export const BLOCKS = {
   bench: 70,
   // rooms and the room peer 127.80-89
   'events-cli': 80,
+  rooms: 81,
+  'rooms-peer': 82,
+  'rooms-store': 83,
+  'rooms-bench': 84,
+  'rooms-input': 85,
+  'rooms-library': 86,
   // federation routes and SOCKS 127.100-109
   routes: 100,
   socks: 101,
