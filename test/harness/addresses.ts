@@ -46,6 +46,7 @@ export const BLOCKS = {
   hardening: 63,
   'check-cancel': 64,
   'lean-start': 65,
+  'lazy-rooms': 66,
   // bench
   bench: 70,
   // rooms and the room peer 127.80-89
