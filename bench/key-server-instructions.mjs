@@ -6,6 +6,8 @@
 // this class of machine; they leave out what instructions do not show
 // (cache misses, the kernel's side of the syscalls), so they complement the
 // timed figures rather than replace them. Needs valgrind (Debian: valgrind).
+// BENCH_METRICS=1 gives fedpeer a `type: metrics` listener, so every request
+// is counted for it (what the metrics cost per request).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +70,7 @@ tls_certificate_path: ${files.certPath}
 tls_private_key_path: ${files.keyPath}
 listeners:
   - {port: 8448, bind_addresses: ['${host}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-`;
+${process.env.BENCH_METRICS ? `  - {port: 9100, bind_addresses: ['${host}'], type: metrics}\n` : ''}`;
   writeFileSync(cfg, config(HOSTS.fedpeer));
   const routedCfg = join(dir, 'routed.yaml');
   writeFileSync(routedCfg, config(HOSTS.routed));

@@ -13,7 +13,9 @@
 // runs first, on servers fresh from their warm-up: run after the one-at-a-time
 // rounds, its control came out at 1.14-1.16 (the second bare server, fresh,
 // against the first, used), for a reason not found (docs/PERFORMANCE.md).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// BENCH_METRICS=1 gives fedpeer a `type: metrics` listener too, so every
+// request is counted (what the metrics cost on the hot path).
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevFiles } from '../dist/server/dev-files.js';
@@ -42,6 +44,8 @@ export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'fedpeer-bench-'));
   const files = await ensureDevFiles(join(dir, 'keys'));
   const cfg = writeServeConfig(dir, files, FEDPEER);
+  // listeners is the file's last key: one more list item joins it.
+  if (process.env.BENCH_METRICS) appendFileSync(cfg, `  - {port: 9100, bind_addresses: ['${FEDPEER.host}'], type: metrics}\n`);
   const { readFileSync } = await import('node:fs');
   const ca = readFileSync(files.caCertPath, 'utf8');
   const fedpeer = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile: process.env.BENCH_LOG_FILE ?? join(dir, 'fedpeer.log') });

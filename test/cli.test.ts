@@ -23,7 +23,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'fedpeer-cli-'));
 t.test('help, version, unknown command, bad option', async (t) => {
   let c = io();
   t.equal(await main(['--help'], c.handle), 0);
-  t.match(c.out(), /Usage: fedpeer <command>/);
+  t.match(c.out(), /Usage: fedpeer COMMAND/);
   t.match(c.out(), /keygen/);
   c = io();
   t.equal(await main([], c.handle), 0);
@@ -36,7 +36,7 @@ t.test('help, version, unknown command, bad option', async (t) => {
   t.match(c.err(), /unknown command "frobnicate"/);
   c = io();
   t.equal(await main(['keygen', '--bogus'], c.handle), 2);
-  t.match(c.err(), /Unknown option '--bogus'/);
+  t.match(c.err(), /unknown option --bogus\. keygen takes: --out PATH, --help/);
 });
 
 t.test('keygen writes a Synapse key with mode 0600 and refuses to overwrite', async (t) => {
@@ -129,7 +129,7 @@ tls_private_key_path: tls.key
 pid_file: fedpeer.pid
 listeners:
   - {port: 8448, bind_addresses: ['${address}'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-  - {port: 9000, type: metrics}
+  - {port: 9000, type: manhole}
 `,
   );
   t.equal(await main(['keygen', '--out', join(dir, 'signing.key')], io().handle), 0);
@@ -146,7 +146,7 @@ listeners:
     });
     child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
   });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   t.teardown(() => clearTimeout(killer));
   await ready;
   const body = await new Promise<string>((resolve, reject) => {
@@ -162,7 +162,7 @@ listeners:
   const [code] = await once(child, 'exit');
   t.equal(code, 0, 'exit 0 after SIGTERM');
   t.match(stdout, /"msg":"shutting down"/);
-  t.match(stdout, /listener type \\"metrics\\" is not served/);
+  t.match(stdout, /listener type \\"manhole\\" is not served/);
   t.match(stdout, /"msg":"request"/);
 });
 
@@ -250,6 +250,19 @@ t.test('generate-config writes a config that loads, and a key, and never overwri
   t.equal(config.serverName, 'example.test');
   t.equal(config.signingKeyPath, keyPath);
   t.equal(config.listeners.length, 1);
+  t.same(config.federationRoutes, []);
+  // The commented routes example is valid as written once uncommented.
+  const generated = readFileSync(out, 'utf8');
+  const lines = generated.split('\n');
+  const start = lines.indexOf('# federation_routes:');
+  t.ok(start > 0, 'the template shows federation_routes');
+  for (let i = start; i === start || lines[i]!.startsWith('#   '); i++) lines[i] = lines[i]!.slice(2);
+  const routesExample = lines.join('\n');
+  const routesPath = join(dir, 'etc', 'routes.yaml');
+  writeFileSync(routesPath, routesExample);
+  const routed = await loadConfig(routesPath, { checkFiles: false });
+  t.equal(routed.federationRoutes.length, 1);
+  t.match(routed.federationRoutes[0], { trust: 'none', isolate: true });
   const key = readFileSync(keyPath, 'utf8');
   c = io();
   t.equal(await main(['generate-config', '--server-name', 'example.test', '--out', out], c.handle), 1);
@@ -290,7 +303,8 @@ serve_server_wellknown: true
 report_stats: false
 listeners:
   - {port: 8448, bind_addresses: ['127.3.50.1'], tls: true, type: http, resources: [{names: [federation, keys]}]}
-  - {port: 9000, type: metrics}
+  - {port: 9000, type: manhole}
+  - {port: 9100, bind_addresses: ['127.3.50.1'], type: metrics}
 ${extra}`;
   writeFileSync(join(dir, 'ok.yaml'), yaml());
   let c = io();
@@ -302,7 +316,8 @@ ${extra}`;
   t.match(out, /\/\.well-known\/matrix\/server {2}\{"m\.server":"example\.test:443"\}/);
   t.match(out, /\/\.well-known\/matrix\/client {2}\{"m\.homeserver":\{"base_url":"https:\/\/hs\.example\.test\/"\}\}/);
   t.match(out, /https 127\.3\.50\.1:8448 {2}federation, keys/);
-  t.match(out, /skipped: type metrics/);
+  t.match(out, /skipped: type manhole/);
+  t.match(out, /http  127\.3\.50\.1:9100  metrics \(\/metrics\)/);
   t.match(out, /keys fedpeer does not use: report_stats/);
   c = io();
   t.equal(await main(['config', 'check', '--json', join(dir, 'ok.yaml')], c.handle), 0);
@@ -322,5 +337,5 @@ ${extra}`;
   t.match(c.err(), /unknown config subcommand/);
   c = io();
   t.equal(await main(['config', 'check', join(dir, 'missing.yaml')], c.handle), 1);
-  t.match(c.err(), /config file not found/);
+  t.match(c.out(), /error: config file not found/);
 });

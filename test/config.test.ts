@@ -523,7 +523,7 @@ t.test('every validation error names its key', async (t) => {
     ['test user id empty localpart', { test_users: { '@:b.c': {} } }, 'test_users["@:b.c"]'],
     ['test user server', { test_users: { '@alice:b c': {} } }, 'test_users["@alice:b c"]'],
     ['test user profile', { test_users: { '@a:b.c': 'Alice' } }, 'test_users["@a:b.c"]', /mapping/],
-    ['test user typo', { test_users: { '@a:b.c': { display_name: 'A' } } }, 'test_users["@a:b.c"].display_name', /unknown key; expected one of displayname, avatar_url/],
+    ['test user typo', { test_users: { '@a:b.c': { display_name: 'A' } } }, 'test_users["@a:b.c"].display_name', /unknown key \(did you mean displayname\?\); expected one of displayname, avatar_url/],
     ['test user displayname', { test_users: { '@a:b.c': { displayname: 1 } } }, 'test_users["@a:b.c"].displayname'],
     ['test user avatar', { test_users: { '@a:b.c': { avatar_url: 'https://example.org/a.png' } } }, 'test_users["@a:b.c"].avatar_url', /mxc/],
 

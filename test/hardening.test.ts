@@ -65,7 +65,7 @@ function keyDoc(server: string, key: SigningKey, extra: Record<string, unknown> 
 }
 
 function request(opts: { method?: string; path: string; body?: unknown; headers?: Record<string, string | string[]>; abortAfterMs?: number }) {
-  return new Promise<{ status: number; body: string; bytes: number; ms: number }>((resolve, reject) => {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: string; bytes: number; ms: number }>((resolve, reject) => {
     const started = performance.now();
     const data = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const req = https.request(
@@ -75,7 +75,7 @@ function request(opts: { method?: string; path: string; body?: unknown; headers?
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const buf = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, body: buf.toString(), bytes: buf.length, ms: performance.now() - started });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf.toString(), bytes: buf.length, ms: performance.now() - started });
         });
         res.on('error', reject);
       },
@@ -301,16 +301,19 @@ t.test('4. the check page queue: bounded, and fair between visitors', async (t) 
   t.same(outcomes.filter((o) => o === 'done').length, 3);
   const hogDone = performance.now() - started;
   t.ok(visitorMs < hogDone, `the other visitor's check finished after ${visitorMs.toFixed(0)} ms, before the first visitor's queue (${hogDone.toFixed(0)} ms)`);
-  // Through the page itself, one client: one check runs, two wait, the rest are refused at once, and a
-  // check still running at request_timeout (4 s) is answered 503 while it goes on.
+  // Through the page and the tester API beside it (one queue), one client: one check runs, two wait,
+  // the rest are refused at once, and a check still running at request_timeout (4 s) is answered 503
+  // while it goes on.
+  const paths = ['/_fedpeer/check?format=json&server_name=', '/_fedpeer/check/api/report?server_name=', '/_fedpeer/check/api/federation-ok?server_name='];
   const pageAnswers = await Promise.all(
-    Array.from({ length: 5 }, (_, i) => request({ path: `/_fedpeer/check?server_name=pagecheck${i}.test&format=json` })),
+    Array.from({ length: 5 }, (_, i) => request({ path: `${paths[i % 3]}pagecheck${i}.test` })),
   );
   const statuses = pageAnswers.map((r) => r.status).sort();
   t.same(statuses, [503, 503, 503, 503, 503], 'every slow check answered 503 within the bound');
   const refusedAtOnce = pageAnswers.filter((r) => r.ms < 2000).length;
   t.equal(refusedAtOnce, 2, `two refused at once (queue full); three answered at the bound (${pageAnswers.map((r) => Math.round(r.ms)).join(', ')} ms)`);
-  t.match(JSON.parse(pageAnswers[0]!.body), { errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: 30_000 });
+  for (const r of pageAnswers) t.match(JSON.parse(r.body), { errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: 30_000 });
+  for (const i of [1, 2, 4]) t.equal(pageAnswers[i]!.headers['access-control-allow-origin'], '*', `the tester API's 503 carries CORS (${paths[i % 3]})`);
   const c = new AbortController();
   const blocker = page.report('slowcheck5.test', { client: 'a' });
   const waiting = page.report('fine2.test', { client: 'b', signal: c.signal });

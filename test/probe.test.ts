@@ -99,7 +99,7 @@ t.test("--dns-listen: the probe's DNS server shows how the target resolved the p
 t.test('bad command lines: exit 2 with one line naming the cause', async (t) => {
   const cfg = ['--config', world.probeConfig];
   const cases: Array<[string[], RegExp]> = [
-    [[], /^fedpeer probe: probe needs the server name to probe: fedpeer probe NAME --config FILE/],
+    [[], /^fedpeer probe: probe needs the server name to probe: fedpeer probe NAME \[options\]\n$/],
     [['target.test'], /^fedpeer probe: probe runs as the server of --config FILE/],
     [['not a name', ...cfg], /^fedpeer probe: not a valid server name: "not a name"/],
     [['target.test', ...cfg, '--json', '--tap'], /^fedpeer probe: --json and --tap both print the report: choose one/],
@@ -127,8 +127,17 @@ t.test("a port of the probe's config in use: one line saying what to do", async 
     const r = await world.probe(['target.test', '--config', world.probeConfig]);
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
     t.equal(r.code, 1);
-    t.match(r.stderr, new RegExp(`^fedpeer probe: cannot listen on 127\\.110\\.1\\.1:${port}: .*EADDRINUSE.*; the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own\\n$`));
+    const fix =
+      port === 8449
+        ? "that is the untrusted identity's port: give --untrusted-port a free port \\(or 0 for none\\)"
+        : 'the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own';
+    t.match(r.stderr, new RegExp(`^fedpeer probe: cannot listen on 127\\.110\\.1\\.1:${port}: another process already listens there \\(a second fedpeer\\?\\); ${fix}\\n$`));
   }
+  // An address the machine does not have: no word of serve's --bind.
+  const nowhere = world.probeConfigWith('probe-nowhere.yaml', { listeners: [{ port: 8448, bind_addresses: ['192.0.2.1'], tls: true, type: 'http', resources: [{ names: ['federation', 'keys'] }] }] });
+  const r = await world.probe(['target.test', '--config', nowhere]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, "fedpeer probe: cannot listen on 192.0.2.1:8448: this machine has no such address; the probe serves the listeners of --config while it runs (the untrusted identity on their addresses): change them in its config\n");
   // Nothing of the failed runs is left listening.
   const { code } = await world.probeJson('target.test', ['--only', 'identity.version']);
   t.equal(code, 0);

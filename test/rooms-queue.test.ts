@@ -106,7 +106,12 @@ t.test('a failing destination is retried with backoff; the queue survives a rest
   t.ok(await queue.drained(1000) === false, 'unreachable.test never drains');
   t.equal(queue.status('dest.test').queued, 0, 'dest.test got it after two failures');
   t.equal(received.length, 1);
-  const stuck = queue.status('unreachable.test');
+  // Between attempts retryAt is set; during one (a slow machine) it is not: wait for the gap.
+  let stuck = queue.status('unreachable.test');
+  for (let i = 0; i < 300 && stuck.retryAt === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    stuck = queue.status('unreachable.test');
+  }
   t.equal(stuck.queued, 1);
   t.ok(stuck.failures >= 2, `failures counted (${stuck.failures})`);
   t.match(stuck.lastError, /ECONNREFUSED/);

@@ -363,3 +363,41 @@ t.test('fedpeer check explains what a route changes: no route for .onion, proxy 
   t.match(JSON.parse(io.out).targets[0].tls, { verification: 'pinned', pin_ok: true, accepted: true });
   t.same(onionQueries(), []);
 });
+
+t.test('--allow-private beside federation_routes: the blocklist is lifted for this run, the routes still decide the way', async (t) => {
+  const leaf = await pki.leaf(['near.test']);
+  const near = await startHttpsServer({ address: addr(9, 1), port: 8448, certificates: { certPem: leaf.chainPem, keyPem: leaf.keyPem }, handler: version('near') });
+  t.teardown(() => near.close());
+  dns.set('near.test', 'A', addr(9, 1));
+  // No ip_range_whitelist: loopback is blocked unless --allow-private says otherwise.
+  const cfg = join(world.dir, 'private.yaml');
+  writeFileSync(
+    cfg,
+    `server_name: me.test\nsigning_key_path: unused.key\nfederation_custom_ca_list: ['${world.caFile}']\nfederation_dns_servers: ['${dns.hostPort}']\n` +
+      `federation_routes:\n  - {match: "*.onion", via: "${proxy.url}"}\n  - {match: "127.100.200.0/24", via: "${proxy.url}"}\n`,
+  );
+  const versionPath = '/_matrix/federation/v1/version';
+  let io = capture();
+  t.equal(await main(['request', '--unsigned', '--config', cfg, 'near.test:8448', versionPath], io), 1);
+  t.match(io.err, /ip_range_blacklist/, 'without the flag a loopback address is refused');
+  io = capture();
+  t.equal(await main(['request', '--unsigned', '--config', cfg, '--allow-private', 'near.test:8448', versionPath], io), 0, io.err);
+  t.same(JSON.parse(io.out), { server: { name: 'near', version: '1' } });
+
+  // A loopback IP literal that a rule sends through the proxy: allowed now, and still through the proxy.
+  const before = proxy.requests.length;
+  io = capture();
+  t.equal(await main(['request', '--unsigned', '--config', cfg, '--allow-private', '127.100.200.1:8448', versionPath], io), 1);
+  t.match(proxy.requests.slice(before), [{ addressType: 'ipv4', host: '127.100.200.1', port: 8448 }], 'handed to the proxy, not dialled directly');
+
+  // An onion name: through the proxy with or without the flag, never looked up; check and resolve show the route.
+  io = capture();
+  t.equal(await main(['check', B, '--config', cfg, '--allow-private', '--json'], io), 0, io.err);
+  const report = JSON.parse(io.out) as CheckReport;
+  t.equal(report.federation_ok, true);
+  t.match(report.targets[0], { address: B, route: { rule: 'federation_routes[0] ("*.onion")', via: proxy.url } });
+  io = capture();
+  t.equal(await main(['resolve', B, '--config', cfg, '--allow-private'], io), 0);
+  t.match(io.out, /through socks5h:\/\/\S+ \(federation_routes\[0\] \("\*\.onion"\), trust: ca\)/);
+  t.same(onionQueries(), []);
+});

@@ -14,6 +14,8 @@ export interface IssuerOptions {
   challenges: ChallengeStore;
   /** First wait between status polls; acme-client doubles it up to 6x. */
   pollMs: number;
+  /** Per HTTP request to the ACME server. */
+  timeoutMs: number;
 }
 
 export interface Issued {
@@ -30,6 +32,7 @@ export function createIssuer(opts: IssuerOptions): Issuer {
   // trust a private ACME server is that instance's agent. fedpeer runs one
   // ACME configuration per process, so setting it here is not a race.
   acmeAxios.defaults.httpsAgent = opts.caPem === undefined ? undefined : new Agent({ ca: opts.caPem, keepAlive: false });
+  acmeAxios.defaults.timeout = opts.timeoutMs;
   const client = new Client({
     directoryUrl: opts.directoryUrl,
     accountKey: opts.accountKeyPem,

@@ -11,6 +11,7 @@ import { requiredFiles } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseServerName } from '../matrix/server-name.js';
 import type { ChallengeStore } from './challenge-store.js';
+import { checkDirectory, describeNetworkError } from './directory.js';
 import type { Issuer } from './issuer.js';
 import { acmeFiles, checkStorageOverlap, readOrCreateAccountKey, writeCertificate, type AcmeFiles } from './storage.js';
 
@@ -75,9 +76,12 @@ async function storedExpiry(files: AcmeFiles, domain: string): Promise<number | 
   }
 }
 
-function describeError(e: unknown): string {
-  const err = e as Error & { response?: { data?: { detail?: string } } };
-  return err.response?.data?.detail ?? err.message ?? String(e);
+function describeError(e: unknown, timeoutMs: number, directoryUrl: string): string {
+  const err = e as Error & { code?: string; response?: { data?: { detail?: string } } };
+  if (err.response?.data?.detail) return `the CA refused: ${err.response.data.detail}`;
+  const network = describeNetworkError(err, timeoutMs);
+  if (network !== undefined) return `talking to the ACME server of ${directoryUrl}: ${network}`;
+  return err.message ?? String(e);
 }
 
 export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
@@ -92,6 +96,8 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   // Every file the config names (certificates, keys, CA lists) is the operator's.
   checkStorageOverlap(files, domains, requiredFiles(config));
   const renewBeforeMs = config.acme.renewDaysBefore * DAY_MS;
+  // ACME requests are outbound requests like any other: the same deadline.
+  const timeoutMs = config.federationClient.requestTimeoutMs;
 
   let running: Promise<RenewResult[]> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -110,6 +116,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     let issuer: Issuer;
     try {
       const caPem = config.acme.caCertificatePath === undefined ? undefined : await readFile(config.acme.caCertificatePath, 'utf8');
+      await checkDirectory(config.acme.directoryUrl, { ...(caPem !== undefined ? { caPem } : {}), timeoutMs });
       // acme-client (with axios and node-forge) is loaded only when something
       // is due, not by every server start.
       const { createIssuer } = await import('./issuer.js');
@@ -120,9 +127,10 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
         ...(config.acme.accountEmail !== undefined ? { email: config.acme.accountEmail } : {}),
         challenges: opts.challenges,
         pollMs: timing.pollMs,
+        timeoutMs,
       });
     } catch (e) {
-      return [...results, ...due.map((domain) => ({ domain, status: 'failed' as const, error: describeError(e) }))];
+      return [...results, ...due.map((domain) => ({ domain, status: 'failed' as const, error: describeError(e, timeoutMs, config.acme.directoryUrl) }))];
     }
     const issued: string[] = [];
     // One order at a time: CAs rate-limit parallel orders per account.
@@ -136,7 +144,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
         results.push({ domain, status: 'issued', notAfter });
         logger.info({ domain, file: files.certificatePath(domain), notAfter: new Date(notAfter).toISOString() }, 'ACME: certificate stored');
       } catch (e) {
-        const error = describeError(e);
+        const error = describeError(e, timeoutMs, config.acme.directoryUrl);
         results.push({ domain, status: 'failed', error });
         logger.error({ domain, directory: config.acme.directoryUrl }, `ACME: ${domain}: ${error}`);
       }

@@ -176,7 +176,8 @@ function clientFindings(f: CheckFacts, host: string, out: FindingList): void {
   const c = f.client_well_known;
   // ONION_NO_ROUTE says it already: nothing about the name can be fetched.
   if (c === null || f.resolution.error?.check === 'onion-no-route') return;
-  const example = `{"m.homeserver":{"base_url":"https://matrix.${host}"}}`;
+  // Where the client API lives is the operator's to say; a made-up host would be pasted as it is.
+  const example = '{"m.homeserver":{"base_url":"<the https URL your homeserver\'s client API answers at>"}}';
   if (c.outcome === 'none') {
     out.add({
       code: 'CLIENT_WELL_KNOWN_MISSING',

@@ -7,20 +7,24 @@ import { createFairLimiter } from '../federation/fair-limiter.js';
 import { tlsPolicyFromConfig } from '../federation/tls-policy.js';
 import { renderHtmlForm, renderHtmlReport } from './report-html.js';
 import { cachedChecker, runCheck, type CheckOptions, type RunContext, type RunRequest } from './run.js';
+import { invalidNameTesterReport, testerReport, type TesterReport } from './tester.js';
+import { isValidServerName } from '../matrix/server-name.js';
 import type { CheckReport } from './types.js';
 
 export interface CheckPageService {
   /** The form, optionally with the name given and why it is not valid. */
   form(opts?: { value?: string; error?: string }): string;
   /**
-   * The report of `serverName` (cached for a minute), as a page and as the
-   * JSON form. `client` is the visitor's address: checks are queued fairly
-   * per visitor; a full queue rejects with QueueFullError. `signal` fires
-   * when the visitor left: they are answered AbandonedError at once, and a
-   * check nobody else waits for is dropped from the queue, or cancelled
-   * (its connections closed) when it is running.
+   * The report of `serverName` (cached for a minute unless `fresh`), as a
+   * page and as the JSON form. `client` is the visitor's address: checks are
+   * queued fairly per visitor; a full queue rejects with QueueFullError.
+   * `signal` fires when the visitor left: they are answered AbandonedError at
+   * once, and a check nobody else waits for is dropped from the queue, or
+   * cancelled (its connections closed) when it is running.
    */
   report(serverName: string, context?: RunContext): Promise<{ html: string; json: CheckReport }>;
+  /** The same report in matrix-federation-tester's shape, queued and cached as `report`; `ok` is its FederationOK. */
+  tester(serverName: string, context?: RunContext): Promise<{ report: TesterReport; ok: boolean }>;
 }
 
 export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPolicy' | 'signal'> {
@@ -54,6 +58,11 @@ export async function createCheckPageService(opts: CheckPageOptions): Promise<Ch
     async report(serverName, context) {
       const json = await checker.check(serverName, context);
       return { json, html: renderHtmlReport(json, { action: path }) };
+    },
+    async tester(serverName, context) {
+      if (!isValidServerName(serverName)) return { report: invalidNameTesterReport(serverName), ok: false };
+      const json = await checker.check(serverName, context);
+      return { report: testerReport(json), ok: json.federation_ok };
     },
   };
 }

@@ -20,6 +20,7 @@ import { checkServerKeys, KEY_DOCUMENT_LIMITS } from '../matrix/server-keys.js';
 import { KEY_DOCUMENT_MAX_BYTES } from '../federation/keys.js';
 import { isoOrNull } from '../matrix/timestamp.js';
 import { parseServerName, type ServerName } from '../matrix/server-name.js';
+import { keyResults } from './key-signatures.js';
 import { probeTls } from './tls-probe.js';
 import {
   REPORT_VERSION,
@@ -61,6 +62,8 @@ export interface ProbeOptions {
 }
 
 const SMALL_BODY_MAX_BYTES = 64 * 1024;
+/** Key documents kept in the report (`keys.raw`) up to this size. */
+const RAW_KEYS_MAX_BYTES = 8 * 1024;
 /** Targets probed at once. */
 const PARALLEL = 4;
 /** Sent with the client well-known request, as a browser would send one; see docs/CHECK.md. */
@@ -219,7 +222,7 @@ async function checkVersion(parts: FederationParts, target: Target, t: Timeouts)
 }
 
 async function checkKeys(parts: FederationParts, target: Target, serverName: string, now: number, t: Timeouts): Promise<KeysReport> {
-  const empty = { checks: [], key_ids: [], valid_until: null };
+  const empty = { checks: [], key_ids: [], valid_until: null, verify_keys: [], raw: null };
   let r: ExchangeResponse;
   try {
     r = await get(parts, target, '/_matrix/key/v2/server', KEY_DOCUMENT_MAX_BYTES, t);
@@ -233,7 +236,17 @@ async function checkKeys(parts: FederationParts, target: Target, serverName: str
   const verifyKeys = isObject(doc) && isObject(doc.verify_keys) ? Object.keys(doc.verify_keys).slice(0, KEY_DOCUMENT_LIMITS.maxVerifyKeys) : [];
   const validUntil = isObject(doc) && Number.isSafeInteger(doc.valid_until_ts) ? isoOrNull(doc.valid_until_ts as number) : null;
   const failed = result.checks.find((c) => !c.ok);
-  return { ok: result.ok, status: 200, error: failed ? `${failed.check}: ${failed.detail}` : null, checks: result.checks, key_ids: verifyKeys, valid_until: validUntil };
+  return {
+    ok: result.ok,
+    status: 200,
+    error: failed ? `${failed.check}: ${failed.detail}` : null,
+    checks: result.checks,
+    key_ids: verifyKeys,
+    valid_until: validUntil,
+    verify_keys: keyResults(doc, serverName, r.body.length),
+    // Reports are cached; a key document is a few hundred bytes, anything far larger is not kept.
+    raw: r.body.length <= RAW_KEYS_MAX_BYTES ? doc : null,
+  };
 }
 
 async function probeTarget(parts: FederationParts, target: Target, serverName: string, srvTarget: string | null, now: number, t: Timeouts): Promise<TargetReport> {

@@ -9,7 +9,8 @@
 // `h` itself); no value is ever placed in a URL, script or style context,
 // and the page runs no script (the route's CSP forbids any).
 import { hostPort } from '../federation/errors.js';
-import type { CertificateReport, CheckReport, Finding, Severity, TargetReport } from './types.js';
+import type { CertificateReport, CheckReport, Finding, KeyResult, Severity, TargetReport } from './types.js';
+import { serverSoftware, SIGNATURE_TEXT } from './report-text.js';
 import { EXPIRY_WARNING_DAYS } from './target-findings.js';
 
 /** Markup known to be safe: only `h` makes it (checked by identity, so no parsed JSON can pass for one). */
@@ -86,6 +87,8 @@ table { border-collapse: collapse; width: 100%; margin: .5rem 0; font-size: .93r
 th, td { text-align: left; vertical-align: top; border: 1px solid var(--line); padding: .35rem .5rem; }
 th { background: var(--soft); font-weight: 600; }
 td.mono { word-break: break-all; }
+.addr { white-space: nowrap; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; }
+.scroll { overflow-x: auto; }
 .target { border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; margin: .75rem 0; }
 ol.steps li { margin-bottom: .35rem; }
 .detail { color: #59636e; font-size: .9rem; word-break: break-word; }
@@ -136,10 +139,15 @@ export function renderHtmlForm(opts: PageOptions & { value?: string; error?: str
   return page('Matrix federation check', h`${form(opts.action, opts.value ?? '')}<main>${note}</main>`);
 }
 
+/** Each address kept on one line (an IPv6 address and port must never be split), the list free to wrap between them. */
+function addresses(list: readonly string[]): Safe {
+  return h`${list.map((a, i) => h`${i > 0 ? ', ' : ''}<span class="addr">${a}</span>`)}`;
+}
+
 function findingBlock(f: Finding): Safe {
   return h`<article class="finding ${f.severity}" data-code="${f.code}">
 <h3><span class="sev ${f.severity}">${SEVERITY_LABEL[f.severity]}</span> ${f.title}</h3>
-<p class="where"><code>${f.code}</code>${f.targets.length > 0 ? h` · at ${f.targets.join(', ')}` : ''}</p>
+<p class="where"><code>${f.code}</code>${f.targets.length > 0 ? h` · at ${addresses(f.targets)}` : ''}</p>
 <p>${f.explanation}</p>
 ${f.fix !== null ? h`<p class="fix"><strong>Fix:</strong> ${f.fix}</p>` : ''}
 </article>`;
@@ -160,15 +168,15 @@ function glance(r: CheckReport): Safe {
   if (rows.length === 0) return h``;
   return h`<section id="certificates">
 <h2>Certificates at a glance</h2>
-<table>
+<div class="scroll"><table>
 <tr><th>Target</th><th>Must be valid for</th><th>Valid for</th><th>Expires</th><th>Trusted</th><th>Name</th></tr>
 ${rows.map((t) => {
   const tls = t.tls!;
   const leaf = tls.chain[0]!;
-  return h`<tr><td class="mono">${hostPort(t.address, t.port)}</td><td>${t.tls_name}</td><td>${leaf.subject_alt_names.join(', ') || leaf.subject}</td>
+  return h`<tr><td><span class="addr">${hostPort(t.address, t.port)}</span></td><td>${t.tls_name}</td><td>${leaf.subject_alt_names.join(', ') || leaf.subject}</td>
 <td>${leaf.not_after.slice(0, 10)}<br>${daysLeft(leaf)}</td><td>${yesNo(tls.trusted, 'yes', tls.trust_error ?? 'no')}</td><td>${yesNo(tls.name_valid, 'valid', 'wrong name')}</td></tr>`;
 })}
-</table>
+</table></div>
 </section>`;
 }
 
@@ -185,6 +193,14 @@ function certificateRows(chain: CertificateReport[]): Safe {
   )}`;
 }
 
+/** Each Ed25519 key with its own signature result. */
+function keyTable(keys: readonly KeyResult[]): Safe {
+  if (keys.length === 0) return h``;
+  return h`<table class="keys"><tr><th>Key</th><th>Public key</th><th>Signature</th></tr>
+${keys.map((k) => h`<tr><td><code>${k.key_id}</code></td><td class="mono">${k.key ?? 'none'}</td><td>${yesNo(k.signature === 'valid', SIGNATURE_TEXT.valid, SIGNATURE_TEXT[k.signature])}${k.signature === 'valid' ? '' : h`<div class="detail">${k.detail}</div>`}</td></tr>`)}
+</table>`;
+}
+
 function targetBlock(t: TargetReport, i: number): Safe {
   const tls = t.tls;
   const where = hostPort(t.address, t.port);
@@ -198,7 +214,7 @@ ${yesNo(tls.accepted, 'accepted', 'refused')}</td></tr>${certificateRows(tls.cha
   const v = t.version;
   const k = t.keys;
   return h`<article class="target" id="target-${i + 1}">
-<h3>${i + 1}. <span class="mono">${where}</span></h3>
+<h3>${i + 1}. <span class="addr">${where}</span></h3>
 <table>
 <tr><th>Host header</th><td>${t.host}</td></tr>
 ${t.route ? h`<tr><th>Route</th><td>${t.route.rule}: ${t.route.via === 'direct' ? 'direct' : h`through SOCKS proxy ${t.route.via}`}${t.route.inherited_from ? h` (kept from ${t.route.inherited_from})` : ''}</td></tr>` : ''}
@@ -207,7 +223,8 @@ ${t.route ? h`<tr><th>Route</th><td>${t.route.rule}: ${t.route.via === 'direct' 
 ${tlsRows}
 ${tls?.ok ? h`<tr><th>Version</th><td>${v ? (v.ok ? h`${v.status}: ${v.server!.name} ${v.server!.version}` : h`<span class="bad">${v.error}</span>`) : 'not asked: the certificate was refused'}</td></tr>` : ''}
 ${k ? h`<tr><th>Keys</th><td>${k.ok ? h`<span class="good">valid</span>: ${k.key_ids.join(', ')}, until ${k.valid_until ?? 'a date too far to show'}` : h`<span class="bad">${k.error}</span>`}
-<ul>${k.checks.map((c) => h`<li>${yesNo(c.ok, '✓', '✗')} <code>${c.check}</code>: ${c.detail}</li>`)}</ul></td></tr>` : ''}
+<ul>${k.checks.map((c) => h`<li>${yesNo(c.ok, '✓', '✗')} <code>${c.check}</code>: ${c.detail}</li>`)}</ul>
+${keyTable(k.verify_keys ?? [])}</td></tr>` : ''}
 </table>
 </article>`;
 }
@@ -262,11 +279,13 @@ export function renderHtmlReport(r: CheckReport, opts: PageOptions): string {
     return `${n} ${n === 1 ? one : many}`;
   };
   const json = `${opts.action}?server_name=${encodeURIComponent(r.server_name)}&format=json`;
+  const software = serverSoftware(r);
   const body = h`${form(opts.action, r.server_name)}
 <main>
 <section class="verdict ${r.federation_ok ? 'ok' : 'fail'}" id="verdict">
 <h2>${r.federation_ok ? 'OK' : 'FAIL'}: ${r.server_name}</h2>
 <p>${r.verdict}</p>
+<p id="software">Server software: ${software.length > 0 ? software.join('; ') : 'unknown (no target answered /_matrix/federation/v1/version)'}</p>
 <p>${count('error', 'error', 'errors')} · ${count('warning', 'warning', 'warnings')} · ${count('info', 'note', 'notes')} · checked ${r.checked_at} in ${r.duration_ms} ms · <a href="${json}">JSON</a></p>
 </section>
 <section id="findings">

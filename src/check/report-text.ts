@@ -2,25 +2,28 @@
 // --json): the verdict first, then the findings with their fixes, then the
 // details per step and per target. Pure.
 import { hostPort } from '../federation/errors.js';
-import type { CertificateReport, CheckReport, Finding, TargetReport } from './types.js';
+import { wrapWords } from '../wrap.js';
+import type { CertificateReport, CheckReport, Finding, KeyResult, TargetReport } from './types.js';
 
 const WIDTH = 100;
 const MARK = { error: '✗ ERROR  ', warning: '! WARNING', info: 'i INFO   ' } as const;
+export const SIGNATURE_TEXT: Record<KeyResult['signature'], string> = {
+  valid: 'signature valid',
+  invalid: 'signature INVALID',
+  missing: 'NOT signed by this key',
+  'not-checked': 'signature not checked',
+};
+
+/** "Synapse 1.120.0" per distinct version the targets answered; empty when none did. */
+export function serverSoftware(r: CheckReport): string[] {
+  const seen = new Set<string>();
+  for (const t of r.targets) if (t.version?.ok && t.version.server) seen.add(`${t.version.server.name} ${t.version.server.version}`.trim());
+  return [...seen];
+}
 
 /** Wraps `text` at word boundaries to WIDTH, each line prefixed with `indent`. */
 export function wrap(text: string, indent: string): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line !== '' && indent.length + line.length + 1 + word.length > WIDTH) {
-      lines.push(indent + line);
-      line = word;
-    } else {
-      line = line === '' ? word : `${line} ${word}`;
-    }
-  }
-  if (line !== '') lines.push(indent + line);
-  return lines;
+  return wrapWords(text, indent, WIDTH);
 }
 
 function finding(f: Finding): string[] {
@@ -72,12 +75,19 @@ function target(t: TargetReport, i: number): string[] {
     const k = t.keys;
     lines.push(`     keys      ${k.ok ? `ok: ${k.key_ids.join(', ')}, valid until ${k.valid_until ?? 'a date too far to show'}` : `FAILED: ${k.error}`}`);
     for (const c of k.checks) lines.push(`               ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}`);
+    for (const v of k.verify_keys ?? []) lines.push(`               ${v.key_id} ${v.key ?? '(no key)'}: ${SIGNATURE_TEXT[v.signature]}${v.signature === 'valid' ? '' : ` (${v.detail})`}`);
   }
   return lines;
 }
 
 export function renderText(r: CheckReport): string {
-  const lines: string[] = [`fedpeer check ${r.server_name}: ${r.federation_ok ? 'OK' : 'FAIL'}`, ...wrap(r.verdict, ''), ''];
+  const software = serverSoftware(r);
+  const lines: string[] = [
+    `fedpeer check ${r.server_name}: ${r.federation_ok ? 'OK' : 'FAIL'}`,
+    ...wrap(r.verdict, ''),
+    `Server software: ${software.length > 0 ? software.join('; ') : 'unknown (no target answered /_matrix/federation/v1/version)'}`,
+    '',
+  ];
   if (r.findings.length > 0) {
     lines.push('Findings:');
     for (const f of r.findings) lines.push(...finding(f));

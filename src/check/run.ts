@@ -17,7 +17,8 @@ export interface CachedChecker {
    * The report of `serverName`, from a run at most `ttlMs` old; concurrent
    * asks share one run. `context.client` goes to the run that starts; a
    * caller whose `context.signal` fires is answered AbandonedError at once,
-   * and a run every caller left is cancelled.
+   * and a run every caller left is cancelled. With `context.fresh` a new run
+   * starts whatever is cached (asks made while one runs share it).
    */
   check(serverName: string, context?: RunContext): Promise<CheckReport>;
   readonly size: number;
@@ -27,6 +28,8 @@ export interface CachedChecker {
 export interface RunContext {
   client?: string;
   signal?: AbortSignal;
+  /** Skip the cache: the tester API's `no_cache=1`. */
+  fresh?: boolean;
 }
 
 /** What one run gets: the first caller's address, and a signal that fires when every caller left. */
@@ -54,7 +57,7 @@ export function cachedChecker(run: (serverName: string, request: RunRequest) => 
     check(serverName, context = {}) {
       const key = normaliseServerName(serverName);
       const hit = cache.get(key);
-      if (hit && now() - hit.at < ttlMs) return Promise.resolve(hit.report);
+      if (hit && now() - hit.at < ttlMs && !context.fresh) return Promise.resolve(hit.report);
       const start = async (signal: AbortSignal): Promise<CheckReport> => {
         const report = await run(serverName, { ...(context.client !== undefined ? { client: context.client } : {}), signal });
         cache.delete(key);

@@ -155,7 +155,10 @@ export interface TlsReport {
   /** The handshake completed. */
   ok: boolean;
   protocol: string | null;
+  /** OpenSSL's name (ECDHE-RSA-AES128-GCM-SHA256). */
   cipher: string | null;
+  /** The IANA name (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), as the federation tester reports it; always filled by the probe. */
+  cipher_standard?: string | null;
   /** Leaf first, then issuers as far as known. */
   chain: CertificateReport[];
   /** The chain leads to a trusted CA and every certificate is in its validity period. */
@@ -188,11 +191,28 @@ export interface VersionReport extends HttpCheckReport {
   server: { name: string; version: string } | null;
 }
 
+/** One Ed25519 key of verify_keys and its self-signature. */
+export interface KeyResult {
+  key_id: string;
+  /** Unpadded base64, as published; null when the entry has no "key" string. */
+  key: string | null;
+  /** The key decodes to 32 bytes. */
+  valid_ed25519: boolean;
+  /** valid / invalid: the document's signature by this key verifies or not; missing: it has none; not-checked: past the limit of keys verified. */
+  signature: 'valid' | 'invalid' | 'missing' | 'not-checked';
+  detail: string;
+}
+
 export interface KeysReport extends HttpCheckReport {
   /** Every check of the key document (src/matrix/server-keys.ts), in order; the first failure ends them. */
   checks: KeyCheck[];
   key_ids: string[];
   valid_until: string | null;
+  // The probe always fills the two below (optional so reports made by hand, in tests, need not).
+  /** Each Ed25519 key of verify_keys with its signature result, whatever the checks above stopped at. */
+  verify_keys?: KeyResult[];
+  /** The key document as received (parsed); null when it was not JSON or over 8 KiB. */
+  raw?: unknown;
 }
 
 export interface TargetReport extends TargetAddress {

@@ -4,12 +4,16 @@
 // when federation works (`federation_ok`).
 import { runCheck } from '../check/run.js';
 import { renderText } from '../check/report-text.js';
+import { testerReport } from '../check/tester.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { UsageError, type CommandIO } from './io.js';
 import { outboundConfig, type OutboundOptions } from './outbound.js';
 
 export interface CheckCommandOptions extends OutboundOptions {
   name?: string;
+  /** text (default), json (the report), tester (matrix-federation-tester's JSON). */
+  format?: 'text' | 'json' | 'tester';
+  /** The same as format: 'json'. */
   json?: boolean;
   /** Tests shorten the timeouts. */
   timeouts?: { connectTimeoutMs?: number; handshakeTimeoutMs?: number; requestTimeoutMs?: number; dnsTimeoutMs?: number; wellKnownTimeoutMs?: number };
@@ -27,6 +31,7 @@ export async function checkCommand(io: CommandIO, opts: CheckCommandOptions): Pr
     ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
     ...opts.timeouts,
   });
-  io.stdout(opts.json ? JSON.stringify(report, null, 2) : renderText(report));
+  const format = opts.format ?? (opts.json ? 'json' : 'text');
+  io.stdout(format === 'json' ? JSON.stringify(report, null, 2) : format === 'tester' ? JSON.stringify(testerReport(report), null, 2) : renderText(report));
   return report.federation_ok ? 0 : 1;
 }

@@ -4,7 +4,8 @@
 // functions `serve` uses decide each answer, so what it prints is what serve
 // would do.
 import type * as tls from 'node:tls';
-import { loadConfig } from '../config/load.js';
+import { describeTypo, diagnoseConfigFile } from '../config/diagnose.js';
+import type { SigningKey } from '../matrix/signing-key.js';
 import { readCertificateFiles } from '../server/certificate-files.js';
 import { expiryWarning, uncoveredHosts, type CertificateEntry } from '../server/certificates.js';
 import { effectiveListeners, SERVED_TYPES, speaksTls } from '../server/listeners.js';
@@ -17,10 +18,26 @@ const DAY = 86_400_000;
 export async function configCheckCommand(io: CommandIO, opts: { file?: string; json?: boolean; now?: number }): Promise<number> {
   if (!opts.file) throw new UsageError('config check needs a file: fedpeer config check homeserver.yaml');
   const now = opts.now ?? Date.now();
-  const errors: string[] = [];
-  const warnings: string[] = [];
-  const config = await loadConfig(opts.file);
-  const keys = await readSigningKeys(config);
+  const diagnosis = await diagnoseConfigFile(opts.file);
+  const warnings: string[] = diagnosis.typos.map(describeTypo);
+  const errors: string[] = diagnosis.errors.map((e) => e.message);
+  let keys: SigningKey[] = [];
+  if (diagnosis.config) {
+    try {
+      keys = await readSigningKeys(diagnosis.config);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  const config = diagnosis.config;
+  if (config === undefined || errors.length > 0) {
+    if (opts.json) {
+      io.stdout(JSON.stringify({ ok: false, file: opts.file, server_name: config?.serverName ?? null, warnings, errors }, null, 2));
+    } else {
+      io.stdout([`${opts.file}: ERRORS (${errors.length})`, ...errors.map((e) => `error: ${e}`), ...warnings.map((w) => `warning: ${w}`)].join('\n'));
+    }
+    return 1;
+  }
   const minVersion: tls.SecureVersion = config.tlsMinimumVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2';
   const certificates: Array<{ key: string; file: string; names: string[]; notAfter: string; daysLeft: number; default: boolean }> = [];
   const entries: CertificateEntry[] = [];
@@ -49,6 +66,7 @@ export async function configCheckCommand(io: CommandIO, opts: { file?: string; j
   if (listeners.some(speaksTls) && entries.length === 0 && !config.acme.enabled) errors.push('a listener has tls: true but no certificate is configured');
   const report = {
     ok: errors.length === 0,
+    file: opts.file,
     server_name: config.serverName,
     signing_keys: keys.map((k) => ({ key_id: k.keyId, public_key: k.publicKeyBase64 })),
     old_verify_keys: Object.keys(config.oldSigningKeys),
@@ -100,7 +118,7 @@ export async function configCheckCommand(io: CommandIO, opts: { file?: string; j
     '',
     'listeners:',
     ...report.listeners.map((l) =>
-      l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
+      l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.type === 'metrics' ? 'metrics (/metrics)' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
     ),
     ...(report.routes.length
       ? ['', 'outbound routes (first match wins; other names direct):', ...report.routes.map((r) => `  ${r.rule} ${r.match.join(', ')} -> ${r.via}, trust ${r.trust}${r.pins ? ` (${r.pins} pin${r.pins === 1 ? '' : 's'})` : ''}${r.isolate ? ', isolated' : ''}`)]

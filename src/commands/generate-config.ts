@@ -1,7 +1,7 @@
 // `fedpeer generate-config`: a commented homeserver.yaml and a new signing
 // key, as Synapse's --generate-config does; it never overwrites either file.
 import { writeFile, mkdir } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseServerName } from '../matrix/server-name.js';
 import { formatSigningKeys, generateSigningKey } from '../matrix/signing-key.js';
 import { UsageError, type CommandIO } from './io.js';
@@ -49,6 +49,13 @@ listeners:
 federation_verify_certificates: true
 # federation_custom_ca_list: [/etc/fedpeer/private-federation-ca.pem]
 # federation_certificate_verification_whitelist: ["*.onion"]
+# Routes by name or address, first match wins (docs/FEDERATION.md#routes,
+# docs/ONION.md): .onion names through Tor, never looked up in local DNS.
+# federation_routes:
+#   - match: ["*.onion"]
+#     via: "socks5h://127.0.0.1:9050"
+#     trust: none
+#     isolate: true
 federation_client_minimum_tls_version: "1.2"
 # ip_range_blacklist: Synapse's default list applies when this is absent.
 
@@ -92,6 +99,9 @@ export async function generateConfigCommand(io: CommandIO, opts: { serverName?: 
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`refusing to overwrite existing config ${configPath}`, 1);
     throw e;
   }
-  io.stderr(`wrote ${configPath} and ${keyPath} (${key.keyId}); edit the TLS paths, then: fedpeer serve --config ${basename(configPath)}`);
+  // The path as it is reached from here, so the hint works when pasted.
+  const fromHere = relative(process.cwd(), configPath);
+  const shown = fromHere === '' || fromHere.startsWith('..') ? configPath : fromHere;
+  io.stderr(`wrote ${configPath} and ${keyPath} (${key.keyId}); edit the TLS paths, then: fedpeer serve --config ${shown}`);
   return 0;
 }

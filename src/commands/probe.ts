@@ -10,6 +10,7 @@ import { isDnsServer } from '../config/net.js';
 import type { Config } from '../config/types.js';
 import { createLogDestination } from '../log-destination.js';
 import { createLogger } from '../logger.js';
+import { ListenError } from '../server/listeners.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { selectChecks, UnknownCheckError } from '../probe/registry.js';
 import { formatJunitReport } from '../probe/report-junit.js';
@@ -63,11 +64,17 @@ function checkUntrustedPort(config: Config, port: number): void {
   if (clash) throw new UsageError(`--untrusted-port ${port}: the config's listeners already use port ${port}; pick a free port for the untrusted identity (or 0 for none)`);
 }
 
-function explainStartFailure(e: Error): Error {
-  if (/cannot listen on/.test(e.message)) {
-    return new Error(`${e.message}; the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own`);
-  }
-  return e;
+/** A listener that cannot bind: the probe's own way out replaces the server's (which speaks of serve's options). */
+function explainStartFailure(e: Error, untrustedPort: number): Error {
+  if (!(e instanceof ListenError)) return e;
+  const inUse = e.code === 'EADDRINUSE';
+  const fix =
+    inUse && e.port === untrustedPort
+      ? "that is the untrusted identity's port: give --untrusted-port a free port (or 0 for none)"
+      : inUse
+        ? 'the probe serves the listeners of --config while it runs: stop the server that uses them, or give the probe a config of its own'
+        : 'the probe serves the listeners of --config while it runs (the untrusted identity on their addresses): change them in its config';
+  return new Error(`cannot listen on ${e.where}: ${e.problem}; ${fix}`);
 }
 
 export async function probeCommand(io: CommandIO, opts: ProbeCommandOptions): Promise<number> {
@@ -111,7 +118,7 @@ export async function probeCommand(io: CommandIO, opts: ProbeCommandOptions): Pr
       ...(opts.now ? { now: opts.now } : {}),
     });
   } catch (e) {
-    throw explainStartFailure(e as Error);
+    throw explainStartFailure(e as Error, untrustedPort);
   } finally {
     own?.logger.flush();
   }

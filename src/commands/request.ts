@@ -2,12 +2,14 @@
 // X-Matrix as this server, with full resolution and TLS policy, printing
 // status, headers (-v) and the JSON body, like Synapse's
 // scripts-dev/federation_client.py.
+import type { IncomingHttpHeaders } from 'node:http';
 import { pino } from 'pino';
+import type { SigningInput } from '../federation/client.js';
 import { FederationError } from '../federation/errors.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { readSigningKeys } from './serve.js';
 import { UsageError, type CommandIO } from './io.js';
-import { createPeerServices, outboundConfig, type OutboundOptions } from './outbound.js';
+import { createPeerServices, outboundConfig, xMatrixSigner, type OutboundOptions } from './outbound.js';
 
 export interface RequestCommandOptions extends OutboundOptions {
   destination?: string;
@@ -38,16 +40,20 @@ export async function requestCommand(io: CommandIO, opts: RequestCommandOptions)
   const peer = await createPeerServices({
     config,
     logger: pino({ level: 'silent' }),
-    ...(signingKey ? { signingKey } : {}),
     ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}),
     ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),
   });
+  // Signed here rather than by the client, so -v can show the header exactly as sent.
+  let authorization: string | undefined;
+  const signer = signingKey ? xMatrixSigner(config.serverName, signingKey) : undefined;
+  const sign = signer ? async (input: SigningInput) => (authorization = await signer(input)) : (false as const);
+  const requestLine = (via: string) => `> ${method} ${opts.path} to ${opts.destination}${via}`;
+  const sent = () => [authorization === undefined ? '> (no Authorization header: unsigned)' : `> Authorization: ${authorization}`];
+  const headerLines = (headers: IncomingHttpHeaders) => Object.entries(headers).map(([k, v]) => `< ${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
   try {
-    const r = await peer.client.request(opts.destination, method, opts.path, body === undefined ? {} : { body });
+    const r = await peer.client.request(opts.destination!, method, opts.path!, { sign, ...(body === undefined ? {} : { body }) });
     if (opts.verbose) {
-      io.stderr(`> ${method} ${opts.path} to ${opts.destination} via ${r.target.address}:${r.target.port} (Host: ${r.target.host}, TLS name: ${r.target.tls_name})`);
-      io.stderr(`< ${r.status}`);
-      for (const [k, v] of Object.entries(r.headers)) io.stderr(`< ${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
+      io.stderr([requestLine(` via ${r.target.address}:${r.target.port} (Host: ${r.target.host}, TLS name: ${r.target.tls_name})`), ...sent(), `< ${r.status}`, ...headerLines(r.headers)].join('\n'));
     } else {
       io.stderr(`${r.status}`);
     }
@@ -55,8 +61,9 @@ export async function requestCommand(io: CommandIO, opts: RequestCommandOptions)
     return 0;
   } catch (e) {
     if (!(e instanceof FederationError)) throw e;
+    if (opts.verbose) io.stderr([requestLine(e.target ? ` via ${e.target}` : ''), ...sent()].join('\n'));
     if (e.status !== undefined) {
-      io.stderr(`${e.status} (${e.message})`);
+      io.stderr(opts.verbose ? [`< ${e.status} (${e.message})`, ...headerLines(e.headers ?? {})].join('\n') : `${e.status} (${e.message})`);
       io.stdout(JSON.stringify(e.body ?? null, null, 2));
     } else {
       io.stderr(`fedpeer request: ${e.message}`);

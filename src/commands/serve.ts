@@ -5,8 +5,13 @@ import { existsSync } from 'node:fs';
 import { access, readFile, writeFile, rm } from 'node:fs/promises';
 import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { AccessLog } from '../logger.js';
+import type { RequestListener } from 'node:http';
+import { pinoAccessLog, type AccessLog } from '../logger.js';
+import { countingAccessLog, createTallies } from '../metrics/tally.js';
+import { metricsRequestListener } from '../server/metrics-endpoint.js';
+import { PACKAGE_VERSION } from '../version.js';
 import type { Config, ListenerConfig } from '../config/types.js';
+import { describeTypo, likelyTypos } from '../config/diagnose.js';
 import { parseSigningKeys, type SigningKey } from '../matrix/signing-key.js';
 import { parseServerName } from '../matrix/server-name.js';
 import { createKeyPublisher, type KeyPublisher } from '../server/key-document.js';
@@ -110,6 +115,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   const now = opts.now ?? Date.now;
   const logger = opts.logger;
   if (config.ignoredKeys.length > 0) logger.debug({ keys: config.ignoredKeys }, 'homeserver.yaml keys not used by fedpeer');
+  for (const typo of likelyTypos(config.ignoredKeys)) logger.warn({ key: typo.key, suggestion: typo.suggestion }, describeTypo(typo));
   const signingKeys = await readSigningKeys(config);
   const keyPublisher = createKeyPublisher({
     serverName: config.serverName,
@@ -167,6 +173,10 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     return chain;
   };
 
+  // Counted only when a metrics listener will show the counts (src/metrics/tally.ts).
+  const tallies = effectiveListeners(config).some((l) => l.type === 'metrics') ? createTallies() : undefined;
+  const accessLog = tallies ? countingAccessLog(opts.accessLog ?? pinoAccessLog(logger), tallies.requests) : opts.accessLog;
+
   // The same DNS servers, CAs and clock for the outbound client and the check page.
   const outbound = {
     ...(opts.now ? { now: opts.now } : {}),
@@ -174,7 +184,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     ...(opts.federation?.systemCas ? { systemCas: opts.federation.systemCas } : {}),
   };
   const checkPage = config.checkPage.enabled ? await (await import('../check/page.js')).createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
-  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...outbound });
+  const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...(tallies ? { tallies } : {}), ...outbound });
   const storeDir = roomStoreDir(config.dataDir);
   const lazyRooms = lazyRoomPeer(() =>
     createRoomPeer({
@@ -199,15 +209,22 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
       throw e;
     }
   }
+  let metrics: RequestListener | undefined;
+  if (tallies) {
+    // prom-client is loaded only here, for a configured metrics listener.
+    const { createMetrics } = await import('../metrics/registry.js');
+    const source = createMetrics({ tallies, certificates: () => certificates?.entries() ?? [], version: PACKAGE_VERSION, serverName: config.serverName });
+    metrics = metricsRequestListener(source, (err) => logger.error({ err }, 'metrics: rendering failed'));
+  }
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), challenges, remoteKeys: peer.keyStore, rooms, now, ...(checkPage ? { checkPage } : {}) }, {
+    buildApp(config, { keyPublisher, logger, ...(accessLog ? { accessLog } : {}), challenges, remoteKeys: peer.keyStore, rooms, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
       type: listener.type,
     });
   let listeners: RunningListeners;
   try {
-    listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}) });
+    listeners = await startListeners({ config, logger, makeApp, ...(certificates ? { certificates } : {}), ...(metrics ? { metrics } : {}) });
   } catch (e) {
     await rooms.close();
     await peer.close();
@@ -259,35 +276,26 @@ export interface ServeCommandOptions {
   io: import('./io.js').CommandIO;
   /** Passed to startServer (tests turn the watch off to prove SIGHUP alone). */
   watchCertificates?: boolean;
+  /** Without `config`: the development peer's name, address and port. */
+  dev?: Omit<import('./dev-peer.js').DevPeerOptions, 'keysDir'>;
 }
 
-/** Loads the config (or the embedded default), starts, and stops on SIGTERM/SIGINT. */
+/** Loads the config (or makes a development peer), starts, and stops on SIGTERM/SIGINT. */
 export async function serveCommand(opts: ServeCommandOptions): Promise<RunningServer> {
-  const { loadConfig, defaultConfig } = await import('../config/load.js');
   let config: Config;
+  let describe: ((bound: RunningListeners['bound']) => string) | undefined;
   if (opts.config) {
+    const { loadConfig } = await import('../config/load.js');
     config = await loadConfig(opts.config);
   } else {
-    const { ensureDevFiles } = await import('../server/dev-files.js');
-    const { resolve, relative } = await import('node:path');
-    const keysDir = resolve(opts.keysDir ?? 'keys');
-    const files = await ensureDevFiles(keysDir);
-    for (const f of files.created) opts.logger.info({ file: f }, 'created development file');
-    config = defaultConfig({
-      baseDir: process.cwd(),
-      raw: { signing_key_path: files.signingKeyPath, tls_certificate_path: files.certPath, tls_private_key_path: files.keyPath },
-    });
-    const ca = relative(process.cwd(), files.caCertPath) || files.caCertPath;
-    opts.io.stderr(
-      [
-        `fedpeer: no --config given, serving the embedded default: server_name ${config.serverName} on https://127.0.0.1:8448`,
-        `  signing key ${relative(process.cwd(), files.signingKeyPath)}, certificate for localhost/127.0.0.1/::1 from the dev CA ${ca}`,
-        `  try: curl --cacert ${ca} https://localhost:8448/_matrix/key/v2/server`,
-        `       curl --cacert ${ca} https://localhost:8448/_matrix/federation/v1/version`,
-      ].join('\n'),
-    );
+    const { devPeer } = await import('./dev-peer.js');
+    const peer = await devPeer({ ...opts.dev, ...(opts.keysDir !== undefined ? { keysDir: opts.keysDir } : {}) });
+    for (const f of peer.files.created) opts.logger.info({ file: f }, 'created development file');
+    config = peer.config;
+    describe = peer.describe;
   }
   const server = await startServer(config, { logger: opts.logger, ...(opts.accessLog ? { accessLog: opts.accessLog } : {}), ...(opts.watchCertificates === false ? { watchCertificates: false } : {}) });
+  if (describe) opts.io.stderr(describe(server.listeners.bound));
   const where = server.listeners.bound.map((b) => (typeof b.address === 'string' ? b.address : `${b.tls ? 'https' : 'http'}://${b.address.family === 'IPv6' ? `[${b.address.address}]` : b.address.address}:${b.address.port}`));
   opts.io.stderr(`fedpeer: serving ${config.serverName} on ${where.join(', ') || 'no listener'} (SIGTERM or Ctrl-C to stop, SIGHUP reloads certificates)`);
   let stopping = false;

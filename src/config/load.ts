@@ -121,8 +121,19 @@ async function checkPath(key: string, p: string, want: 'file' | 'directory'): Pr
 
 /** Fails on the first missing or unreadable file, naming its key. */
 export async function checkConfigFiles(config: Config): Promise<void> {
-  for (const [key, p] of requiredFiles(config)) await checkPath(key, p, 'file');
-  for (const [key, p] of requiredDirs(config)) await checkPath(key, p, 'directory');
+  const [first] = await configFileErrors(config, 1);
+  if (first) throw first;
+}
+
+/** Every missing or unreadable file and directory (up to `max`), each naming its key. */
+export async function configFileErrors(config: Config, max = Infinity): Promise<ConfigError[]> {
+  const errors: ConfigError[] = [];
+  const wanted = [...requiredFiles(config).map(([k, p]) => [k, p, 'file'] as const), ...requiredDirs(config).map(([k, p]) => [k, p, 'directory'] as const)];
+  for (const [key, p, want] of wanted) {
+    if (errors.length >= max) break;
+    await checkPath(key, p, want).catch((e: ConfigError) => errors.push(e));
+  }
+  return errors;
 }
 
 export interface LoadOptions {
@@ -133,7 +144,8 @@ export interface LoadOptions {
   checkFiles?: boolean;
 }
 
-export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<Config> {
+/** The file's YAML as PyYAML would read it, with errors naming the file. */
+export async function readConfigFile(file: string): Promise<{ path: string; raw: unknown }> {
   const abs = resolve(file);
   let text: string;
   try {
@@ -151,6 +163,11 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   } catch (e) {
     throw new ConfigError('', `${abs}: invalid YAML: ${(e as Error).message}`, { cause: e });
   }
+  return { path: abs, raw };
+}
+
+export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<Config> {
+  const { path: abs, raw } = await readConfigFile(file);
   const config = parseConfig(raw, { baseDir: dirname(abs), path: abs });
   requireTlsSource(config);
   if (opts.checkFiles !== false) await checkConfigFiles(config);

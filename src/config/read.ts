@@ -4,6 +4,7 @@
 // YAML `key:` with nothing after it is null; Synapse treats that as "unset",
 // and so does `field` here.
 import { resolve } from 'node:path';
+import { closest } from '../suggest.js';
 import { ConfigError, describeValue } from './errors.js';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
@@ -41,7 +42,8 @@ export function field(map: RawMap, name: string): unknown {
 export function onlyKeys(map: RawMap, key: string, known: readonly string[]): void {
   for (const k of Object.keys(map)) {
     if (!known.includes(k)) {
-      throw new ConfigError(keyOf(key, k), `unknown key; expected one of ${known.join(', ')}`);
+      const guess = closest(k, known);
+      throw new ConfigError(keyOf(key, k), `unknown key${guess ? ` (did you mean ${guess}?)` : ''}; expected one of ${known.join(', ')}`);
     }
   }
 }

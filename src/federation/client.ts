@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config/types.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { createDnsResolver, type DnsResolver } from './dns.js';
-import { FederationError } from './errors.js';
+import { FederationError, hostPort } from './errors.js';
 import { jsonDepth, MAX_DEPTH } from '../matrix/json-depth.js';
 import { createTransport, type Target, type Transport } from './exchange.js';
 import { createAddressPolicy, type AddressPolicy } from './ip-blocklist.js';
@@ -262,8 +262,10 @@ function interpret(
     const what = typeof m === 'object' && m !== null && typeof m.errcode === 'string' ? `${m.errcode}: ${String(m.error ?? '')}` : 'no Matrix error body';
     throw new FederationError('response', 'status', `${serverName} answered ${response.status} (${what})`, {
       serverName,
+      target: hostPort(target.address, target.port),
       status: response.status,
       body: parsed,
+      headers: response.headers,
       steps: resolution.steps,
     });
   }

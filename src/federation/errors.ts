@@ -1,6 +1,7 @@
 // The one error type outbound federation throws. A user debugging a
 // federation setup needs to know where it broke (`step`) and which rule
 // refused it (`check`), so both are fields and both lead the message.
+import type { IncomingHttpHeaders } from 'node:http';
 
 /** Where in the outbound path a failure happened. */
 export type FederationStep =
@@ -25,6 +26,8 @@ export interface FederationErrorDetails {
   status?: number;
   /** Parsed body of a non-2xx response (a Matrix error when the server sent one). */
   body?: unknown;
+  /** Headers of a non-2xx response (`fedpeer request -v` shows them). */
+  headers?: IncomingHttpHeaders;
   /** The resolution steps taken before the failure, for `fedpeer resolve`. */
   steps?: readonly unknown[];
   cause?: unknown;
@@ -38,6 +41,7 @@ export class FederationError extends Error {
   readonly target?: string;
   readonly status?: number;
   readonly body?: unknown;
+  readonly headers?: IncomingHttpHeaders;
   steps?: readonly unknown[];
 
   constructor(step: FederationStep, check: string, message: string, details: FederationErrorDetails = {}) {
@@ -49,6 +53,7 @@ export class FederationError extends Error {
     if (details.target !== undefined) this.target = details.target;
     if (details.status !== undefined) this.status = details.status;
     if (details.body !== undefined) this.body = details.body;
+    if (details.headers !== undefined) this.headers = details.headers;
     if (details.steps !== undefined) this.steps = details.steps;
   }
 }

@@ -3,6 +3,7 @@
 // address through app.routing, so a listener on ['::', '0.0.0.0'] works the
 // way Synapse's does.
 import * as http from 'node:http';
+import type { RequestListener } from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -34,10 +35,12 @@ export interface ListenerDeps {
   makeApp(listener: ListenerConfig): Promise<FastifyInstance>;
   /** Required when a listener has `tls: true`. */
   certificates?: CertificateStore;
+  /** Answers `type: metrics` listeners; without it they are skipped with a warning. */
+  metrics?: RequestListener;
 }
 
-/** Listener types fedpeer serves; Synapse's others (metrics, manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http', 'acme']);
+/** Listener types fedpeer serves; Synapse's others (manhole, replication) are skipped with a warning. */
+export const SERVED_TYPES = new Set(['http', 'acme', 'metrics']);
 
 /**
  * The configured listeners, plus Synapse's legacy ACME listener (acme.port,
@@ -52,9 +55,13 @@ export function effectiveListeners(config: Config): ListenerConfig[] {
   ];
 }
 
-/** Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain HTTP by definition, whatever `tls` says. */
+/**
+ * Whether a listener is served over TLS: HTTP-01 (`type: acme`) is plain
+ * HTTP by definition, and metrics are plain HTTP as in Synapse, whatever
+ * `tls` says.
+ */
 export function speaksTls(listener: ListenerConfig): boolean {
-  return listener.tls && listener.type !== 'acme';
+  return listener.tls && listener.type !== 'acme' && listener.type !== 'metrics';
 }
 
 /**
@@ -144,6 +151,43 @@ function listen(server: http.Server, listener: ListenerConfig, host?: string): P
   });
 }
 
+/** Why a bind failed, in words, and the way out when there is a usual one. */
+export function listenFailure(err: NodeJS.ErrnoException): { problem: string; fix?: string } {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return { problem: 'another process already listens there (a second fedpeer?)', fix: "stop it, or choose another port (the listener's port, or --port)" };
+    case 'EACCES':
+      return { problem: 'not allowed: ports below 1024 need root or CAP_NET_BIND_SERVICE', fix: 'or use a port above 1024 behind a proxy' };
+    case 'EADDRNOTAVAIL':
+      return { problem: 'this machine has no such address', fix: 'bind_addresses (or --bind) must name one of its own addresses, or 0.0.0.0 / ::' };
+    default:
+      return { problem: err.message };
+  }
+}
+
+/** Why a bind failed, in words, with the way out. */
+export function listenProblem(err: NodeJS.ErrnoException): string {
+  const { problem, fix } = listenFailure(err);
+  if (fix === undefined) return problem;
+  return fix.startsWith('or ') ? `${problem} (${fix})` : `${problem}; ${fix}`;
+}
+
+/** A bind that failed: where, and why; `problem` without the way out, for callers with a better one of their own. */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  readonly problem: string;
+  constructor(
+    readonly where: string,
+    readonly port: number | undefined,
+    err: NodeJS.ErrnoException,
+  ) {
+    super(`cannot listen on ${where}: ${listenProblem(err)}`);
+    this.name = 'ListenError';
+    this.code = err.code;
+    this.problem = listenFailure(err).problem;
+  }
+}
+
 export async function startListeners(deps: ListenerDeps): Promise<RunningListeners> {
   const { config, logger } = deps;
   const bound: BoundServer[] = [];
@@ -176,13 +220,18 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
   };
   try {
     for (const listener of effectiveListeners(config)) {
-      if (!SERVED_TYPES.has(listener.type)) {
+      if (!SERVED_TYPES.has(listener.type) || (listener.type === 'metrics' && !deps.metrics)) {
         logger.warn({ type: listener.type }, `listener type "${listener.type}" is not served by fedpeer; skipped`);
         continue;
       }
-      const app = await deps.makeApp(listener);
-      apps.push(app);
-      const handler = requestListener(app);
+      let handler: RequestListener;
+      if (listener.type === 'metrics') {
+        handler = deps.metrics!;
+      } else {
+        const app = await deps.makeApp(listener);
+        apps.push(app);
+        handler = requestListener(app);
+      }
       const hosts = listener.kind === 'unix' ? [undefined] : listener.bindAddresses;
       let boundOne = false;
       for (const host of hosts) {
@@ -206,7 +255,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
             continue;
           }
           const where = listener.kind === 'unix' ? listener.path : `${host}:${listener.port}`;
-          throw new Error(`cannot listen on ${where}: ${(err as Error).message}`);
+          throw new ListenError(where, listener.kind === 'unix' ? undefined : listener.port, err as NodeJS.ErrnoException);
         }
         boundOne = true;
         const address = server.address() ?? '';

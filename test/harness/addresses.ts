@@ -57,6 +57,11 @@ export const BLOCKS = {
   'rooms-bench': 84,
   'rooms-input': 85,
   'rooms-library': 86,
+  // CLI and sandbox 127.90-99
+  'cli-errors': 90,
+  'serve-dev': 91,
+  metrics: 92,
+  'tester-api': 93,
   // federation routes and SOCKS 127.100-109
   routes: 100,
   socks: 101,
