@@ -6,7 +6,6 @@ import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { defaultConfig } from './config/load.js';
@@ -14,7 +13,7 @@ import type { Config, TestUser } from './config/types.js';
 import { startServer, type RunningServer } from './commands/serve.js';
 import { createCa, issueCertificate, type CertificateAndKey } from './server/dev-ca.js';
 import { formatSigningKeys, generateSigningKey, parseSigningKeys } from './matrix/signing-key.js';
-import { FederationError } from './federation/errors.js';
+import { federationAnswer, sendTransaction, type FederationAnswer } from './federation/raw-request.js';
 import type { RoomPeer } from './rooms/peer.js';
 import type { PeerHooks } from './rooms/hooks.js';
 import type { Pdu } from './matrix/events/types.js';
@@ -27,6 +26,7 @@ export type { EventStatus, InviteRecord, ReceivedEdu } from './rooms/store.js';
 export type { CertificateAndKey } from './server/dev-ca.js';
 export type { Pdu, RoomEvent } from './matrix/events/types.js';
 export type { TestUser } from './config/types.js';
+export type { FederationAnswer } from './federation/raw-request.js';
 
 export interface StartPeerOptions {
   /** Default `localhost:<port>` when bound to 127.0.0.1, else `<bind address>:<port>`. */
@@ -60,11 +60,11 @@ export interface StartPeerOptions {
   hooks?: PeerHooks;
   /** Outbound retry: first delay (default 2 s) doubling to at most maxMs (1 h). */
   queueRetry?: { initialMs?: number; maxMs?: number };
-}
-
-export interface FederationAnswer {
-  status: number;
-  body: unknown;
+  /**
+   * Also serve the control API (docs/CONTROL.md) over plain HTTP on `bind`,
+   * on a free port unless one is given; `Peer.control` has its URL and token.
+   */
+  control?: boolean | { port?: number };
 }
 
 export interface Peer {
@@ -95,6 +95,8 @@ export interface Peer {
   sendTransaction(destination: string, txn: { pdus?: Pdu[]; edus?: Array<Record<string, unknown>>; txnId?: string }): Promise<FederationAnswer>;
   /** One X-Matrix-signed request; the answer whatever its status (network failures throw). */
   request(destination: string, method: string, path: string, body?: unknown): Promise<FederationAnswer>;
+  /** The control API, when started with `control`: base URL (`http://<bind>:<port>`) and bearer token. */
+  readonly control?: { url: string; token: string };
   /** The running server underneath (config, key publisher, federation client, ...). */
   readonly server: RunningServer;
   close(): Promise<void>;
@@ -156,6 +158,7 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
   const trusted = [ca.certPem, ...(opts.trustedCas ?? [])];
   writeFileSync(join(dataDir, 'trusted-cas.pem'), trusted.join('\n'));
 
+  const controlPort = opts.control ? (typeof opts.control === 'object' && opts.control.port ? opts.control.port : await freePort(bind)) : undefined;
   const config: Config = defaultConfig({
     baseDir: dataDir,
     raw: {
@@ -163,7 +166,10 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
       signing_key_path: keyFile,
       tls_certificate_path: join(dataDir, 'tls.crt'),
       tls_private_key_path: join(dataDir, 'tls.key'),
-      listeners: [{ port, bind_addresses: [bind], tls: true, type: 'http', resources: [{ names: ['federation', 'keys'] }] }],
+      listeners: [
+        { port, bind_addresses: [bind], tls: true, type: 'http', resources: [{ names: ['federation', 'keys'] }] },
+        ...(controlPort !== undefined ? [{ port: controlPort, bind_addresses: [bind], type: 'control' }] : []),
+      ],
       test_users: Object.fromEntries(Object.entries(opts.users ?? {}).map(([id, profile]) => [id.startsWith('@') ? id : `@${id}:${serverName}`, profile])),
       federation_custom_ca_list: [join(dataDir, 'trusted-cas.pem')],
       ip_range_whitelist: [...(opts.allowedRanges ?? ['127.0.0.0/8', '::1/128'])],
@@ -180,21 +186,12 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
   });
   const rooms = server.rooms;
   const client = server.peer.client;
-
-  async function request(destination: string, method: string, path: string, body?: unknown): Promise<FederationAnswer> {
-    try {
-      const r = await client.request(destination, method, path, body === undefined ? {} : { body });
-      return { status: r.status, body: r.body };
-    } catch (e) {
-      if (e instanceof FederationError && e.status !== undefined) return { status: e.status, body: e.body };
-      throw e;
-    }
-  }
+  const bracketed = (h: string) => (h.includes(':') ? `[${h}]` : h);
 
   return {
     serverName,
     port,
-    url: `https://${bind.includes(':') ? `[${bind}]` : bind}:${port}`,
+    url: `https://${bracketed(bind)}:${port}`,
     dataDir,
     caPem: ca.certPem,
     rooms,
@@ -211,16 +208,9 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
     buildEvent: (o) => rooms.buildEvent(o),
     invites: (u) => rooms.invites(u),
     edus: (o) => rooms.transactions.edus(o).map(({ origin, edu }) => ({ origin, edu })),
-    sendTransaction(destination, txn) {
-      const txnId = txn.txnId ?? `${Date.now()}.${randomBytes(6).toString('hex')}`;
-      return request(destination, 'PUT', `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, {
-        origin: serverName,
-        origin_server_ts: Date.now(),
-        pdus: txn.pdus ?? [],
-        edus: txn.edus ?? [],
-      });
-    },
-    request,
+    sendTransaction: (destination, txn) => sendTransaction(client, serverName, destination, txn),
+    request: (destination, method, path, body) => federationAnswer(client, destination, method, path, body),
+    ...(server.control && controlPort !== undefined ? { control: { url: `http://${bracketed(bind)}:${controlPort}`, token: server.control.token } } : {}),
     server,
     close: () => server.close(1000),
   };

@@ -91,7 +91,7 @@ t.test('event and probe: each subcommand takes only its own options', async (t) 
   usageError(t, ['event', 'sign', '--config', 'x.yaml'], /^fedpeer event sign: unknown option --config\. event sign takes: --room-version V, --key FILE, --server-name NAME, --help\./);
   usageError(t, ['event', 'redact', '--room-verison', '11'], /unknown option --room-verison \(did you mean --room-version\?\)/);
   usageError(t, ['event', 'sigh'], /^fedpeer event: unknown event subcommand "sigh" \(did you mean "sign"\?\); event has: sign, id, redact, verify/);
-  usageError(t, ['probe', 'hs.test', '--config', 'p.yaml', '--notary', 'x'], /^fedpeer probe: unknown option --notary\. probe takes: --only ID,\.\.\., --room ALIAS_OR_ID, --json, --tap, --junit FILE, --untrusted-port PORT, --dns-listen ADDRESS\[:PORT\], --config FILE, --dns-server HOST:PORT, --ca-file PEM, --allow-private, --log-level LEVEL, --help\./);
+  usageError(t, ['probe', 'hs.test', '--config', 'p.yaml', '--notary', 'x'], /^fedpeer probe: unknown option --notary\. probe takes: --only ID,\.\.\., --room ALIAS_OR_ID, --client-url URL, --access-token TOKEN, --user USER_ID, --json, --tap, --junit FILE, --untrusted-port PORT, --dns-listen ADDRESS\[:PORT\], --config FILE, --dns-server HOST:PORT, --ca-file PEM, --allow-private, --log-level LEVEL, --help\./);
   usageError(t, ['probe', 'hs.test', '--config', 'p.yaml', '--log-level', 'loud'], /^fedpeer probe: --log-level: unknown log level "loud"/);
   usageError(t, ['probe', 'a.test', 'b.test'], /^fedpeer probe: unexpected argument "b\.test": fedpeer probe NAME \[options\]/);
   const verify = run(['event', 'verify', '--help']);
@@ -107,6 +107,12 @@ t.test('event and probe: each subcommand takes only its own options', async (t) 
   t.match(probe.out, /\nArguments:\n {2}NAME +the server name to probe\n/);
   t.match(probe.out, /--untrusted-port PORT +The untrusted identity.s port \(default 8449, 0 for\s+none\)/);
   t.match(probe.out, /-c, --config FILE +The probe's identity/);
+  t.match(probe.out, /--client-url URL +The target's client-server API[^]*--access-token TOKEN +An access token of a user of the target, for\s+--client-url\s+\(or\s+FEDPEER_PROBE_ACCESS_TOKEN/);
+  t.match(probe.out, /--room '#probe-room:hs\.test'/);
+  // The token may come from the environment (out of ps): with it, the next thing wrong is the URL.
+  const fromEnv = run(['probe', 'hs.test', '--config', 'p.yaml', '--client-url', 'ftp://h'], { FEDPEER_PROBE_ACCESS_TOKEN: 'tok' });
+  t.equal(fromEnv.code, 2);
+  t.match(fromEnv.err, /^fedpeer probe: --client-url: expected an http or https URL, got "ftp:\/\/h"/);
   t.match(probe.out, /\nExamples:\n {2}fedpeer probe hs\.test --config probe\.yaml\n/);
   const overview = run(['--help']);
   t.match(overview.out, /\n {2}probe NAME \[--only ID,\.\.\.\]/);

@@ -73,8 +73,11 @@ t.test('B refuses bad requests with 401 M_UNAUTHORIZED', async (t) => {
     ['wrong origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'c.test', destination: 'b.test' }, A.key), /no current key|does not verify/],
     ['wrong destination', buildXMatrixHeader({ method: 'GET', uri, origin: 'a.test', destination: 'c.test' }, A.key), /destination "c.test" is not this server/],
     ['malformed header', 'X-Matrix origin="a.test",key=', /Malformed X-Matrix/],
-    ['unknown origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'nowhere.test', destination: 'b.test' }, A.key), /no current key .* for nowhere.test/],
+    ['unknown origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'nowhere.test', destination: 'b.test' }, A.key), /no current key .* for nowhere\.test: could not fetch keys of nowhere\.test: .+$/],
+    // The real cause, not only the missing key: the origin's address is blocked (what Synapse's own blocklist looks like from fedpeer).
+    ['blocked origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'blocked.test', destination: 'b.test' }, A.key), /^X-Matrix signature check failed: no current key ed25519:\S+ for blocked\.test: could not fetch keys of blocked\.test: blocklist: ip_range_blacklist: every address of blocked\.test is in ip_range_blacklist \(10\.9\.8\.7\)$/],
   ];
+  dns.set('blocked.test', 'A', '10.9.8.7');
   for (const [name, header, reason] of cases) {
     const err = await client.request('b.test', 'GET', uri, { sign: () => header }).catch((e) => e);
     t.match(err, { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: reason } }, name);
@@ -111,7 +114,7 @@ t.test('expired keys: an origin whose key document is past valid_until_ts is ref
   dns.set('d.test', 'A', addr(4, 1));
   const header = buildXMatrixHeader({ method: 'GET', uri: profile, origin: 'd.test', destination: 'b.test' }, dKey);
   const err = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => header }).catch((e) => e);
-  t.match(err, { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: /no current key ed25519:d for d.test/ } });
+  t.match(err, { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: /no current key ed25519:d for d\.test: could not fetch keys of d\.test: .*valid_until_ts/ } });
 });
 
 t.test('an origin whose keys cannot be fetched: the 401 names the failed fetch and its cause', async (t) => {

@@ -1,6 +1,7 @@
 // `fedpeer probe` against fedpeer itself, in-process on the private
-// internet: every check passes, or says why it does not apply; the room
-// checks report that they cannot run yet. Then the report formats.
+// internet: every check passes, or says why it does not apply; without a
+// room the room checks say they cannot run (test/probe-rooms.test.ts runs
+// them). Then the report formats.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,9 +17,10 @@ t.teardown(() => world.close());
 const target = await world.startTarget('target.test', 2);
 t.teardown(() => target.close());
 
-/** What fedpeer, as it is today, must get for each check that does not pass. */
-// (auth.other-body passes since the room peer brought POST /user/keys/query.)
-const NOT_PASSING: Record<string, Verdict> = {};
+/** What fedpeer must get for each check that does not pass: without --room or a client token there is no room to run in. */
+const NOT_PASSING: Record<string, Verdict> = Object.fromEntries(
+  ALL_CHECKS.filter((c) => c.group === 'rooms' && c.id !== 'rooms.pdu-limit').map((c) => [c.id, 'could_not_run' as Verdict]),
+);
 
 let report: ProbeReport;
 
@@ -31,7 +33,7 @@ t.test('the probe against fedpeer: no check fails', async (t) => {
   t.equal(report.origin, 'probe.test');
   t.same(report.checks.map((c) => c.id), ALL_CHECKS.map((c) => c.id), 'every check, in registry order');
   for (const c of report.checks) {
-    const want = c.group === 'rooms' ? 'could_not_run' : (NOT_PASSING[c.id] ?? 'pass');
+    const want = NOT_PASSING[c.id] ?? 'pass';
     t.equal(c.verdict, want, `${c.id}: ${c.reason}`);
   }
   t.equal(report.summary.fail, 0);
@@ -51,27 +53,28 @@ t.test('text report: summary, each check, exit 0', async (t) => {
 
 t.test('TAP and JUnit for CI', async (t) => {
   const junit = join(world.dir, 'probe-junit.xml');
-  const r = await world.probe(['target.test', '--config', world.probeConfig, '--tap', '--junit', junit, '--only', 'identity.version,auth.other-body,rooms.valid-event']);
+  const r = await world.probe(['target.test', '--config', world.probeConfig, '--tap', '--junit', junit, '--only', 'identity.version,errors.oversized-body,rooms.valid-event']);
   t.equal(r.code, 0);
   const lines = r.stdout.trimEnd().split('\n');
   t.equal(lines[0], 'TAP version 14');
   t.match(lines[1], /^# fedpeer probe target\.test as probe\.test: 2 passed/);
   t.equal(lines[2], '1..3');
   t.equal(lines[3], 'ok 1 - identity.version: /version answers with the server software');
-  t.equal(lines[4], 'ok 2 - auth.other-body: A signature over another body is refused');
-  t.match(lines[5], /^ok 3 - rooms\.valid-event: A valid event is accepted # SKIP could not run: needs --room or a room peer/);
+  t.match(lines[4], /^ok 2 - errors\.oversized-body: [^#]*$/);
+  t.match(lines[5], /^ok 3 - rooms\.valid-event: A valid event is accepted # SKIP could not run: no room to run in: give --room ALIAS_OR_ID/);
   const xml = readFileSync(junit, 'utf8');
   t.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="fedpeer probe target\.test as probe\.test" tests="3" failures="0" errors="0" skipped="1"/);
   t.match(xml, /<testsuite name="identity" tests="1" failures="0" errors="0" skipped="0"/);
   t.match(xml, /<testcase classname="fedpeer\.probe\.identity" name="identity\.version: \/version answers with the server software" time="[\d.]+"\/>/);
-  t.match(xml, /<testcase classname="fedpeer\.probe\.rooms" name="rooms\.valid-event: A valid event is accepted" time="[\d.]+">\n {6}<skipped message="could not run: needs --room or a room peer; /);
+  t.match(xml, /<testcase classname="fedpeer\.probe\.rooms" name="rooms\.valid-event: A valid event is accepted" time="[\d.]+">\n {6}<skipped message="could not run: no room to run in: /);
 });
 
-t.test('--room is taken and said to be not usable yet', async (t) => {
-  const { code, report } = await world.probeJson('target.test', ['--only', 'rooms', '--room', '#lobby:target.test']);
+t.test('without a room: the room checks say what to give, the PDU limit is judged on the answer alone', async (t) => {
+  const { code, report } = await world.probeJson('target.test', ['--only', 'rooms']);
   t.equal(code, 0);
   t.equal(report.checks.length, 9);
-  for (const c of report.checks) t.match(c, { verdict: 'could_not_run', reason: /^--room #lobby:target\.test given, but room checks are not built yet/ });
+  for (const c of report.checks.filter((c) => c.id !== 'rooms.pdu-limit')) t.match(c, { verdict: 'could_not_run', reason: /^no room to run in: give --room ALIAS_OR_ID .* or --access-token with --client-url/ });
+  t.match(report.checks.find((c) => c.id === 'rooms.pdu-limit'), { verdict: 'pass', reason: /^refused with 400; sent for a room the target does not know, so only the answer is judged/ });
 });
 
 t.test('--untrusted-port 0: the certificate check says it could not run, and why', async (t) => {
@@ -109,6 +112,14 @@ t.test('bad command lines: exit 2 with one line naming the cause', async (t) => 
     [['target.test', ...cfg, '--dns-listen', 'localhost:53'], /^fedpeer probe: --dns-listen: expected an IP address with an optional port/],
     [['probe.test', ...cfg], /^fedpeer probe: the target probe\.test is the probe's own server_name/],
     [['target.test', ...cfg, '--junit', join(world.dir, 'no-such-dir', 'out.xml')], /^fedpeer probe: --junit: cannot write into .*no-such-dir \(ENOENT\)/],
+    [['target.test', ...cfg, '--room', 'lobby'], /^fedpeer probe: --room: expected a room ID \(!id:server\) or alias \(#name:server\), got "lobby"/],
+    [['target.test', ...cfg, '--access-token', 'tok'], /^fedpeer probe: --access-token needs --client-url URL, the target's client-server API/],
+    [['target.test', ...cfg, '--client-url', 'http://127.0.0.1:8008'], /^fedpeer probe: --client-url needs an access token of a user of the target: --access-token TOKEN or FEDPEER_PROBE_ACCESS_TOKEN/],
+    [['target.test', ...cfg, '--client-url', 'ftp://h', '--access-token', 'tok'], /^fedpeer probe: --client-url: expected an http or https URL, got "ftp:\/\/h"/],
+    [['target.test', ...cfg, '--client-url', 'not a url', '--access-token', 'tok'], /^fedpeer probe: --client-url: expected an http or https URL such as http:\/\/127\.0\.0\.1:8008, got "not a url"/],
+    [['target.test', ...cfg, '--client-url', 'http://h/?x=1', '--access-token', 'tok'], /^fedpeer probe: --client-url: expected a base URL without query or fragment/],
+    [['target.test', ...cfg, '--user', '@u:h'], /^fedpeer probe: --user names the owner of --access-token: give --client-url URL and --access-token TOKEN with it/],
+    [['target.test', ...cfg, '--client-url', 'http://h', '--access-token', 'tok', '--user', 'u'], /^fedpeer probe: --user: expected a user ID such as @alice:example\.org, got "u"/],
   ];
   for (const [args, message] of cases) {
     const r = await world.probe(args);

@@ -12,6 +12,7 @@ import { keys } from './commands/keys.js';
 import { probe } from './commands/probe.js';
 import { request } from './commands/request.js';
 import { resolve } from './commands/resolve.js';
+import { room } from './commands/room.js';
 import { serve } from './commands/serve.js';
 import type { CommandSpec } from './types.js';
 
@@ -31,4 +32,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   signJson,
   verifyJson,
   event,
+  room,
 ];

@@ -118,7 +118,7 @@ export async function configCheckCommand(io: CommandIO, opts: { file?: string; j
     '',
     'listeners:',
     ...report.listeners.map((l) =>
-      l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.type === 'metrics' ? 'metrics (/metrics)' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
+      l.served ? `  ${l.tls ? 'https' : 'http '} ${[l.where].flat().join(', ')}  ${l.type === 'acme' ? 'ACME http-01' : l.type === 'metrics' ? 'metrics (/metrics)' : l.type === 'control' ? 'control API (docs/CONTROL.md)' : l.resources.join(', ')}${l.x_forwarded ? '  (x_forwarded)' : ''}` : `  skipped: type ${l.type} is not served by fedpeer`,
     ),
     ...(report.routes.length
       ? ['', 'outbound routes (first match wins; other names direct):', ...report.routes.map((r) => `  ${r.rule} ${r.match.join(', ')} -> ${r.via}, trust ${r.trust}${r.pins ? ` (${r.pins} pin${r.pins === 1 ? '' : 's'})` : ''}${r.isolate ? ', isolated' : ''}`)]

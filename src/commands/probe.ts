@@ -17,6 +17,7 @@ import { formatJunitReport } from '../probe/report-junit.js';
 import { formatTapReport } from '../probe/report-tap.js';
 import { formatTextReport } from '../probe/report-text.js';
 import { runProbe } from '../probe/run.js';
+import { parseClientUrl } from '../probe/client-api.js';
 import { UsageError, type CommandIO } from './io.js';
 import { outboundConfig, type OutboundOptions } from './outbound.js';
 
@@ -27,6 +28,11 @@ export interface ProbeCommandOptions extends OutboundOptions {
   /** Comma-separated check ids or group names. */
   only?: string;
   room?: string;
+  /** The target's client-server API and a user's access token there (room checks). */
+  clientUrl?: string;
+  accessToken?: string;
+  /** The user the access token must belong to. */
+  user?: string;
   json?: boolean;
   tap?: boolean;
   /** Write JUnit XML here. */
@@ -40,9 +46,27 @@ export interface ProbeCommandOptions extends OutboundOptions {
   /** For tests: a logger instead of one on stderr. */
   logger?: Logger;
   now?: () => number;
+  /** How long the room checks wait for the target to show an event. */
+  roomWaitMs?: number;
 }
 
-const USAGE = 'fedpeer probe NAME --config FILE [--only ID,...] [--room ALIAS_OR_ID] [--json | --tap] [--junit FILE] [--untrusted-port PORT] [--dns-listen ADDRESS[:PORT]]';
+const USAGE =
+  'fedpeer probe NAME --config FILE [--only ID,...] [--room ALIAS_OR_ID] [--client-url URL --access-token TOKEN [--user USER_ID]] [--json | --tap] [--junit FILE] [--untrusted-port PORT] [--dns-listen ADDRESS[:PORT]]';
+
+/** --client-url, --access-token and --user, checked together. */
+function clientOptions(opts: ProbeCommandOptions): { url: string; token: string; user?: string } | undefined {
+  const { clientUrl, accessToken, user } = opts;
+  if (clientUrl === undefined && accessToken === undefined) {
+    if (user !== undefined) throw new UsageError('--user names the owner of --access-token: give --client-url URL and --access-token TOKEN with it');
+    return undefined;
+  }
+  if (clientUrl === undefined) throw new UsageError("--access-token needs --client-url URL, the target's client-server API (e.g. http://127.0.0.1:8008)");
+  if (accessToken === undefined || accessToken === '') throw new UsageError('--client-url needs an access token of a user of the target: --access-token TOKEN or FEDPEER_PROBE_ACCESS_TOKEN');
+  const url = parseClientUrl(clientUrl);
+  if (typeof url === 'string') throw new UsageError(`--client-url: ${url}`);
+  if (user !== undefined && !/^@[^:]+:.+$/.test(user)) throw new UsageError(`--user: expected a user ID such as @alice:example.org, got ${JSON.stringify(user)}`);
+  return { url: url.href.replace(/\/+$/, ''), token: accessToken, ...(user !== undefined ? { user } : {}) };
+}
 
 function parsePort(text: string, flag: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`${flag}: expected a port number (0-65535), got ${JSON.stringify(text)}`);
@@ -81,6 +105,7 @@ export async function probeCommand(io: CommandIO, opts: ProbeCommandOptions): Pr
   if (!opts.name) throw new UsageError(`probe needs the server name to probe: ${USAGE}`);
   if (!isValidServerName(opts.name)) throw new UsageError(`not a valid server name: ${JSON.stringify(opts.name)}`);
   if (!opts.config) throw new UsageError(`probe runs as the server of --config FILE (its server_name must be reachable by the target, which calls back for its keys): ${USAGE}`);
+  if (opts.room !== undefined && !/^[!#][^:]+:.+$/.test(opts.room)) throw new UsageError(`--room: expected a room ID (!id:server) or alias (#name:server), got ${JSON.stringify(opts.room)}`);
   if (opts.json && opts.tap) throw new UsageError('--json and --tap both print the report: choose one (--junit FILE can go with either)');
   let checks;
   try {
@@ -89,6 +114,7 @@ export async function probeCommand(io: CommandIO, opts: ProbeCommandOptions): Pr
     if (e instanceof UnknownCheckError) throw new UsageError(`--only: ${e.message}`);
     throw e;
   }
+  const client = clientOptions(opts);
   const untrustedPort = opts.untrustedPort === undefined ? DEFAULT_UNTRUSTED_PORT : parsePort(opts.untrustedPort, '--untrusted-port');
   const dnsListen = opts.dnsListen === undefined ? undefined : parseDnsListen(opts.dnsListen);
   if (opts.junit) {
@@ -112,6 +138,8 @@ export async function probeCommand(io: CommandIO, opts: ProbeCommandOptions): Pr
       checks,
       untrustedPort: untrustedPort === 0 ? null : untrustedPort,
       ...(opts.room !== undefined ? { room: opts.room } : {}),
+      ...(client ? { client } : {}),
+      ...(opts.roomWaitMs !== undefined ? { roomWaitMs: opts.roomWaitMs } : {}),
       ...(dnsListen ? { dnsListen } : {}),
       ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}),
       ...(opts.systemCas ? { systemCas: opts.systemCas } : {}),

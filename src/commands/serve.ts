@@ -27,6 +27,10 @@ import { CHECK_PAGE_PATH } from '../server/routes/check-page.js';
 import { createRoomPeer, roomStoreDir, type RoomPeer } from '../rooms/peer.js';
 import { lazyRoomPeer } from './lazy-room-peer.js';
 import { peerIdentity } from '../rooms/identity.js';
+import { buildControlApp } from '../control/app.js';
+import { createHookRules, type HookRules } from '../control/hook-rules.js';
+import { ensureControlToken } from '../control/token.js';
+import { federationAnswer, sendTransaction } from '../federation/raw-request.js';
 
 export interface RunningServer {
   config: Config;
@@ -41,6 +45,8 @@ export interface RunningServer {
   challenges: ChallengeStore;
   /** Present when acme.enabled. */
   acme?: AcmeManager;
+  /** Present when a `type: control` listener is configured: its bearer token and the hook rules it sets. */
+  control?: { token: string; rules: HookRules };
   /**
    * Re-reads every certificate file (SIGHUP, file watch, after ACME). A file
    * that is now broken keeps its previous certificate and logs an error.
@@ -209,6 +215,17 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
       throw e;
     }
   }
+  let control: RunningServer['control'];
+  if (effectiveListeners(config).some((l) => l.type === 'control')) {
+    try {
+      control = { token: await ensureControlToken(config), rules: createHookRules({ now }) };
+    } catch (e) {
+      await rooms.close();
+      await peer.close();
+      throw e;
+    }
+    rooms.hooks.controlRules = control.rules.hook;
+  }
   let metrics: RequestListener | undefined;
   if (tallies) {
     // prom-client is loaded only here, for a configured metrics listener.
@@ -217,7 +234,23 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     metrics = metricsRequestListener(source, (err) => logger.error({ err }, 'metrics: rendering failed'));
   }
   const makeApp = (listener: ListenerConfig) =>
-    buildApp(config, { keyPublisher, logger, ...(accessLog ? { accessLog } : {}), challenges, remoteKeys: peer.keyStore, rooms, now, ...(checkPage ? { checkPage } : {}) }, {
+    listener.type === 'control' && control
+      ? buildControlApp(
+          config,
+          {
+            token: control.token,
+            rules: control.rules,
+            peer: rooms,
+            federation: {
+              request: (destination, method, path, body) => federationAnswer(peer.client, destination, method, path, body),
+              sendTransaction: (destination, txn) => sendTransaction(peer.client, config.serverName, destination, txn, { now }),
+            },
+            logger,
+            ...(accessLog ? { accessLog } : {}),
+          },
+          { xForwarded: listener.xForwarded },
+        )
+      : buildApp(config, { keyPublisher, logger, ...(accessLog ? { accessLog } : {}), challenges, remoteKeys: peer.keyStore, rooms, now, ...(checkPage ? { checkPage } : {}) }, {
       resources: new Set(listener.resources.flatMap((r) => r.names)),
       trustProxy: listener.xForwarded,
       type: listener.type,
@@ -256,6 +289,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     challenges,
     ...(certificates ? { certificates } : {}),
     ...(acme ? { acme } : {}),
+    ...(control ? { control } : {}),
     reloadCertificates: () => reload(),
     async close(graceMs) {
       watch?.close();

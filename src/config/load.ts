@@ -52,12 +52,12 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
 }
 
 // Non-enumerable, so that logging or JSON-dumping the config cannot leak the
-// seed; reading `config.signingKey` still works.
+// seed or the control token; reading `config.signingKey` still works.
 function hideSecret(config: Config): void {
-  const { signingKey } = config;
-  delete config.signingKey;
-  if (signingKey !== undefined) {
-    Object.defineProperty(config, 'signingKey', { value: signingKey, enumerable: false, writable: false });
+  for (const key of ['signingKey', 'controlToken'] as const) {
+    const value = config[key];
+    delete config[key];
+    if (value !== undefined) Object.defineProperty(config, key, { value, enumerable: false, writable: false });
   }
 }
 

@@ -26,9 +26,10 @@ export const SERVER_KEYS = [
   'public_baseurl',
   'serve_server_wellknown',
   'pid_file',
+  'control_token',
 ] as const;
 
-type ServerPart = Pick<Config, 'serverName' | 'listeners' | 'publicBaseurl' | 'serveServerWellknown' | 'pidFile'>;
+type ServerPart = Pick<Config, 'serverName' | 'listeners' | 'publicBaseurl' | 'serveServerWellknown' | 'pidFile' | 'controlToken'>;
 
 export function parseServer(raw: RawMap, baseDir: string): ServerPart {
   const name = field(raw, 'server_name');
@@ -41,7 +42,16 @@ export function parseServer(raw: RawMap, baseDir: string): ServerPart {
     publicBaseurl: opt(raw, '', 'public_baseurl', baseUrl, undefined),
     serveServerWellknown: opt(raw, '', 'serve_server_wellknown', bool, false),
     pidFile: opt(raw, '', 'pid_file', (v, k) => path(v, k, baseDir), undefined),
+    controlToken: opt(raw, '', 'control_token', controlToken, undefined),
   };
+}
+
+// The bearer token of `type: control` listeners: sent in a header, so
+// visible ASCII only, and long enough not to be guessed.
+function controlToken(value: unknown, key: string): string {
+  const s = str(value, key);
+  if (!/^[\x21-\x7e]{16,}$/.test(s)) throw new ConfigError(key, 'expected at least 16 visible ASCII characters (no spaces); or leave it out and fedpeer generates one under data_dir');
+  return s;
 }
 
 // Same rules as Synapse: http(s) only, no query or fragment, trailing slash added.
@@ -95,8 +105,9 @@ function listener(value: unknown, key: string, baseDir: string): ListenerConfig 
   const single = opt(l, key, 'bind_address', str, undefined);
   if (single !== undefined) bindAddresses.push(single);
   if (bindAddresses.length === 0) {
-    // As in Synapse: its metrics listener cannot do IPv6.
-    bindAddresses.push(...(type === 'metrics' ? ['0.0.0.0'] : DEFAULT_BIND_ADDRESSES));
+    // As in Synapse: its metrics listener cannot do IPv6. The control API
+    // drives the peer, so it stays on loopback unless told otherwise.
+    bindAddresses.push(...(type === 'metrics' ? ['0.0.0.0'] : type === 'control' ? ['127.0.0.1'] : DEFAULT_BIND_ADDRESSES));
   }
   return {
     kind: 'tcp',

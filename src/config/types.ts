@@ -15,7 +15,7 @@ export interface ResourceConfig {
 }
 
 interface ListenerCommon {
-  /** 'http', 'acme', or any other type a Synapse file uses (metrics, manhole, ...). */
+  /** 'http', 'acme', 'metrics', 'control' (fedpeer's control API), or any other type a Synapse file uses (metrics, manhole, ...). */
   type: string;
   tls: boolean;
   xForwarded: boolean;
@@ -174,6 +174,8 @@ export interface Config {
   publicBaseurl?: string;
   serveServerWellknown: boolean;
   pidFile?: string;
+  /** Bearer token of `type: control` listeners (else generated under data_dir). A secret: non-enumerable, like signingKey. */
+  controlToken?: string;
 
   // TLS endpoint
   /** Extra certificate/key pairs chosen by SNI, in addition to tlsCertificatePath. */

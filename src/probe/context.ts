@@ -3,6 +3,8 @@
 // what the probe's listeners and DNS server have seen so far.
 import type { Resolution } from '../federation/resolver.js';
 import type { SigningKey } from '../matrix/signing-key.js';
+import type { RoomPeer } from '../rooms/peer.js';
+import type { ClientApi } from './client-api.js';
 import type { HeaderKeys } from './auth-headers.js';
 import type { ProbeDnsServer } from './dns-server.js';
 import type { InboundLog } from './observer.js';
@@ -36,7 +38,18 @@ export interface ProbeContext {
   targetResolution(): Promise<Resolution | Error>;
   /** The probe's own name, resolved as the target would resolve it. */
   ownResolution(): Promise<Resolution | Error>;
+  /** --room: a room on the target the probe may join. */
   room?: string;
+  /** Names this run's throwaway names (keys, rooms, transaction IDs). */
+  runTag: string;
+  /** The room peer of the probe's identity, with a store made for this run. */
+  rooms: RoomPeer;
+  /** The target's client-server API, when an access token was given. */
+  client?: ClientApi;
+  /** How long to wait for the target to show an event the probe sent. */
+  roomWaitMs: number;
+  /** Runs `fn` after the last check, while the probe's servers still listen (leaving rooms). */
+  atEnd(fn: () => Promise<void>): void;
 }
 
 export interface CheckDefinition extends CheckInfo {

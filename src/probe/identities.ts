@@ -19,6 +19,7 @@ import { speaksTls } from '../server/listeners.js';
 import { readSigningKeys, startServer, type RunningServer } from '../commands/serve.js';
 import { observeServers, type InboundLog } from './observer.js';
 import type { UntrustedIdentity } from './context.js';
+import { probeUsers } from './room-session.js';
 
 export interface ProbeIdentities {
   server: RunningServer;
@@ -43,10 +44,24 @@ export interface IdentityOptions {
   federation?: { dnsServers?: readonly string[]; systemCas?: readonly string[] };
 }
 
-/** The config the probe serves: the operator's, plus the run key, without a pid file or check page. */
-export async function probeServerConfig(config: Config, runKey: SigningKey): Promise<Config> {
+/**
+ * The config the probe serves: the operator's, plus the run key and the
+ * probe's room users, without a pid file or check page, and with `dataDir`
+ * (made for this run) instead of the config's: the room store starts empty
+ * each run, so every room the probe joins is joined afresh, with the state
+ * the target has now.
+ */
+export async function probeServerConfig(config: Config, runKey: SigningKey, dataDir: string): Promise<Config> {
   const keys = await readSigningKeys(config);
-  return { ...config, signingKey: formatSigningKeys([...keys, runKey]), pidFile: undefined, checkPage: { ...config.checkPage, enabled: false } };
+  const users = probeUsers(config.serverName);
+  return {
+    ...config,
+    signingKey: formatSigningKeys([...keys, runKey]),
+    pidFile: undefined,
+    checkPage: { ...config.checkPage, enabled: false },
+    dataDir,
+    testUsers: { ...config.testUsers, [users.main]: { displayname: 'fedpeer probe' }, [users.member]: { displayname: 'fedpeer probe (member)' } },
+  };
 }
 
 function firstTlsListener(config: Config): TcpListenerConfig | undefined {
@@ -83,8 +98,15 @@ async function startUntrusted(opts: IdentityOptions, port: number, listener: Tcp
 }
 
 export async function startIdentities(opts: IdentityOptions): Promise<ProbeIdentities> {
-  const config = await probeServerConfig(opts.config, opts.runKey);
-  const server = await startServer(config, { logger: opts.logger, watchCertificates: false, ...(opts.federation ? { federation: opts.federation } : {}) });
+  const dataDir = await mkdtemp(join(tmpdir(), 'fedpeer-probe-data-'));
+  const config = await probeServerConfig(opts.config, opts.runKey, dataDir);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { logger: opts.logger, watchCertificates: false, ...(opts.federation ? { federation: opts.federation } : {}) });
+  } catch (e) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const tlsListener = firstTlsListener(config);
   const listeners = {
     tls: server.listeners.bound.some((b) => b.tls),
@@ -99,6 +121,7 @@ export async function startIdentities(opts: IdentityOptions): Promise<ProbeIdent
       untrusted = await startUntrusted(opts, opts.untrustedPort, tlsListener);
     } catch (e) {
       await server.close(0);
+      await rm(dataDir, { recursive: true, force: true });
       throw e;
     }
   }
@@ -113,6 +136,7 @@ export async function startIdentities(opts: IdentityOptions): Promise<ProbeIdent
       inbound.detach();
       untrusted?.identity.inbound.detach();
       await Promise.all([server.close(1000), untrusted?.server.close(1000)]);
+      await rm(dataDir, { recursive: true, force: true });
       if (untrusted) await rm(untrusted.dir, { recursive: true, force: true });
     },
   };

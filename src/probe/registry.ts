@@ -1,6 +1,5 @@
 // Every check the probe knows, in the order they run and are reported, and
-// the selection --only makes. A new group (the room checks, when the room
-// peer lands) is one more array here.
+// the selection --only makes. A new group is one more array here.
 import type { CheckDefinition } from './context.js';
 import { identityChecks } from './checks/identity.js';
 import { authChecks } from './checks/auth.js';

@@ -12,6 +12,8 @@ import type { CheckDefinition, ProbeContext } from './context.js';
 import { startProbeDnsServer, type ProbeDnsServer } from './dns-server.js';
 import { startIdentities } from './identities.js';
 import { createSender } from './sender.js';
+import { createClientApi } from './client-api.js';
+import { readCustomCas, systemCaCertificates } from '../federation/tls-policy.js';
 import { REPORT_SCHEMA, type CheckResult, type Outcome, type ProbeReport, type ProbeSummary } from './types.js';
 
 export interface ProbeRunOptions {
@@ -30,7 +32,13 @@ export interface ProbeRunOptions {
   now?: () => number;
   /** Names this run's keys and throwaway origin; default random. */
   runTag?: string;
+  /** The target's client API, for the room checks. */
+  client?: { url: string; token: string; user?: string };
+  /** How long the room checks wait for the target to show an event (default 20 s). */
+  roomWaitMs?: number;
 }
+
+const DEFAULT_ROOM_WAIT_MS = 20_000;
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
@@ -42,6 +50,11 @@ function randomTag(): string {
 export function probeHostNames(config: Config): string[] {
   const names = [config.serverName, ...(config.wellKnownServer !== undefined ? [config.wellKnownServer] : [])].map((n) => parseServerName(n));
   return [...new Set(names.filter((n) => n.kind === 'dns').map((n) => n.host.toLowerCase()))];
+}
+
+/** What an https client API URL is trusted by: the system's CAs and the config's federation_custom_ca_list. */
+async function clientCas(config: Config, systemCas?: readonly string[]): Promise<string[]> {
+  return [...(systemCas ?? systemCaCertificates()), ...(await readCustomCas(config.federationCustomCaList))];
 }
 
 export function summarise(checks: readonly CheckResult[]): ProbeSummary {
@@ -85,6 +98,7 @@ export async function runProbe(opts: ProbeRunOptions): Promise<ProbeReport> {
     throw e;
   });
   const results: CheckResult[] = [];
+  const atEnd: Array<() => Promise<void>> = [];
   try {
     // The probe's own look at itself comes first, so its traffic is not taken for the target's.
     const own = sender.resolve(opts.config.serverName);
@@ -118,6 +132,11 @@ export async function runProbe(opts: ProbeRunOptions): Promise<ProbeReport> {
       targetResolution: () => sender.resolve(opts.target),
       ownResolution: () => own,
       ...(opts.room !== undefined ? { room: opts.room } : {}),
+      runTag: tag,
+      rooms: identities.server.rooms,
+      ...(opts.client ? { client: createClientApi({ ...opts.client, cas: await clientCas(opts.config, opts.systemCas), timeoutMs: opts.config.federationClient.requestTimeoutMs }) } : {}),
+      roomWaitMs: opts.roomWaitMs ?? DEFAULT_ROOM_WAIT_MS,
+      atEnd: (fn) => void atEnd.push(fn),
     };
     for (const check of opts.checks) {
       const began = performance.now();
@@ -138,6 +157,10 @@ export async function runProbe(opts: ProbeRunOptions): Promise<ProbeReport> {
         ...(outcome.observed ? { observed: outcome.observed } : {}),
         duration_ms: Math.round(performance.now() - began),
       });
+    }
+    // Leave the rooms while the probe still listens, so the target hears of it and stops sending here.
+    for (const fn of atEnd.reverse()) {
+      await fn().catch((e: Error) => opts.logger.warn({ err: e.message }, 'probe: leaving a room failed'));
     }
   } finally {
     await dns?.close();

@@ -45,6 +45,11 @@ export type RequestHook = (request: HookRequest) => HookDecision | void | undefi
 
 /** Assign these on `peer.hooks`; each may be changed or removed at any time. */
 export interface PeerHooks {
+  /**
+   * The rules set over the control API (src/control/hook-rules.ts), consulted
+   * before the others so that they and hooks assigned from code work together.
+   */
+  controlRules?: RequestHook;
   /** Every federation request of the room peer, before the endpoint's own hook. */
   onRequest?: RequestHook;
   onSend?: RequestHook;
@@ -68,10 +73,10 @@ const ENDPOINT_HOOK: Partial<Record<FederationEndpoint, keyof PeerHooks>> = {
   invite: 'onInvite',
 };
 
-/** The decision of the hooks for a request: onRequest first, then the endpoint's own; the first that decides wins. */
+/** The decision of the hooks for a request: controlRules, onRequest, then the endpoint's own; the first that decides wins. */
 export async function consultHooks(hooks: PeerHooks, request: HookRequest): Promise<HookDecision | undefined> {
   const named = ENDPOINT_HOOK[request.endpoint];
-  for (const hook of [hooks.onRequest, named ? (hooks[named] as RequestHook | undefined) : undefined]) {
+  for (const hook of [hooks.controlRules, hooks.onRequest, named ? (hooks[named] as RequestHook | undefined) : undefined]) {
     if (!hook) continue;
     const decision = await hook(request);
     if (decision && (decision.reject || decision.delayMs !== undefined || decision.respond !== undefined)) return decision;

@@ -86,6 +86,7 @@ export async function commitLocalEvent(ctx: RoomContext, event: RoomEvent, extra
 export function sendLocalEvent(ctx: RoomContext, e: NewEvent): Promise<RoomEvent> {
   if (!ctx.identity.users.has(e.sender)) return Promise.reject(new MatrixError(400, 'M_UNKNOWN', `${e.sender} is not a local user of ${ctx.identity.serverName}`));
   return ctx.roomLock.run(e.roomId, async () => {
+    if (!ctx.data.room(e.roomId)) throw notFound(`Unknown room ${e.roomId}`);
     const version = ctx.data.version(e.roomId);
     return commitLocalEvent(ctx, signedEvent(ctx, eventFields(ctx.data, e, ctx.now()), version));
   });

@@ -91,8 +91,12 @@ export interface RoomPeer {
   events(roomId: string, opts?: { all?: boolean }): TimelineEvent[];
   /** The room's current state. */
   state(roomId: string): StateEntry[];
-  /** Resolves with the first timeline event (existing or future) the predicate accepts; rejects after `timeout` ms (default 10 s). */
-  waitForEvent(roomId: string, predicate: (event: TimelineEvent) => boolean, opts?: { timeout?: number }): Promise<TimelineEvent>;
+  /**
+   * Resolves with the first timeline event (existing or future) the predicate
+   * accepts; rejects after `timeout` ms (default 10 s), or with the signal's
+   * reason once it aborts.
+   */
+  waitForEvent(roomId: string, predicate: (event: TimelineEvent) => boolean, opts?: { timeout?: number; signal?: AbortSignal }): Promise<TimelineEvent>;
   /** An event made to order (any field, chosen prev/auth events, bad signatures or hashes); not stored or sent. */
   buildEvent(opts: BuildEventOptions): BuiltEvent;
   /** Invites our users hold and have not acted on. */
@@ -211,16 +215,26 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     waitForEvent(roomId, predicate, o = {}) {
       const timeout = o.timeout ?? 10_000;
       return new Promise((resolve, reject) => {
-        const check = (e: TimelineEvent) => {
-          if (e.roomId !== roomId || !predicate(e)) return;
+        const stop = () => {
           waiters.delete(check);
           clearTimeout(timer);
+          o.signal?.removeEventListener('abort', onAbort);
+        };
+        const check = (e: TimelineEvent) => {
+          if (e.roomId !== roomId || !predicate(e)) return;
+          stop();
           resolve(e);
         };
         const timer = setTimeout(() => {
-          waiters.delete(check);
+          stop();
           reject(new MatrixError(408, 'M_UNKNOWN', `No matching event in ${roomId} within ${timeout} ms`));
         }, timeout);
+        const onAbort = () => {
+          stop();
+          reject(o.signal!.reason);
+        };
+        if (o.signal?.aborted) return onAbort();
+        o.signal?.addEventListener('abort', onAbort, { once: true });
         waiters.add(check);
         if (data.room(roomId)) for (const e of events(roomId, { all: true })) check(e);
       });

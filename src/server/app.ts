@@ -78,7 +78,8 @@ function noSchemaCompiler(): () => never {
   };
 }
 
-function baseApp(config: Config, log: Logger, accessLog: AccessLog, xForwarded: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
+/** A Fastify instance with fedpeer's error answers, JSON body parser and access line, and no routes (the control app builds on it too). */
+export function baseApp(config: Config, log: Logger, accessLog: AccessLog, xForwarded: boolean, nextRequestId = requestIdGenerator()): FastifyInstance {
   // Only the configured proxies may say who the client is (rate limits are per client address).
   const trustProxy = xForwarded ? config.limits.trustedProxies : false;
   const app = Fastify({

@@ -40,7 +40,7 @@ export interface ListenerDeps {
 }
 
 /** Listener types fedpeer serves; Synapse's others (manhole, replication) are skipped with a warning. */
-export const SERVED_TYPES = new Set(['http', 'acme', 'metrics']);
+export const SERVED_TYPES = new Set(['http', 'acme', 'metrics', 'control']);
 
 /**
  * The configured listeners, plus Synapse's legacy ACME listener (acme.port,

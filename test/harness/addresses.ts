@@ -69,6 +69,10 @@ export const BLOCKS = {
   probe: 110,
   'probe-wrong': 111,
   'probe-units': 112,
+  'probe-rooms': 113,
+  // control API and its CLI 127.120-129
+  'control-api': 120,
+  'control-cli': 121,
   // Reserved ranges for the work under way (add names as files appear):
   // rooms and the room peer 127.80-89, CLI and sandbox 127.90-99,
   // federation routes and SOCKS 127.100-109, probe 127.110-119,
