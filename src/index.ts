@@ -16,12 +16,15 @@ import { formatSigningKeys, generateSigningKey, parseSigningKeys } from './matri
 import { federationAnswer, sendTransaction, type FederationAnswer } from './federation/raw-request.js';
 import type { RoomPeer } from './rooms/peer.js';
 import type { PeerHooks } from './rooms/hooks.js';
+import type { RoomLimits } from './rooms/limits.js';
 import type { Pdu } from './matrix/events/types.js';
 
 export type { RoomPeer, TimelineEvent, StateEntry } from './rooms/peer.js';
 export type { PeerHooks, HookRequest, HookDecision, RequestHook, FederationEndpoint } from './rooms/hooks.js';
 export type { BuildEventOptions, BuiltEvent } from './rooms/build-event.js';
 export type { CreateRoomOptions } from './rooms/create-room.js';
+export type { RoomLimits } from './rooms/limits.js';
+export { DEFAULT_ROOM_LIMITS } from './rooms/limits.js';
 export type { EventStatus, InviteRecord, ReceivedEdu } from './rooms/store.js';
 export type { CertificateAndKey } from './server/dev-ca.js';
 export type { Pdu, RoomEvent } from './matrix/events/types.js';
@@ -60,6 +63,8 @@ export interface StartPeerOptions {
   hooks?: PeerHooks;
   /** Outbound retry: first delay (default 2 s) doubling to at most maxMs (1 h). */
   queueRetry?: { initialMs?: number; maxMs?: number };
+  /** Bounds on the work done for other servers (docs/OPERATIONS.md); tests tighten them to measure them quickly. */
+  roomLimits?: Partial<RoomLimits>;
   /**
    * Also serve the control API (docs/CONTROL.md) over plain HTTP on `bind`,
    * on a free port unless one is given; `Peer.control` has its URL and token.
@@ -84,6 +89,7 @@ export interface Peer {
   invite: RoomPeer['invite'];
   send: RoomPeer['send'];
   sendState: RoomPeer['sendState'];
+  redact: RoomPeer['redact'];
   events: RoomPeer['events'];
   state: RoomPeer['state'];
   waitForEvent: RoomPeer['waitForEvent'];
@@ -182,7 +188,7 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
   const server = await startServer(config, {
     logger,
     watchCertificates: false,
-    rooms: { ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.queueRetry ? { queueRetry: opts.queueRetry } : {}) },
+    rooms: { ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.queueRetry ? { queueRetry: opts.queueRetry } : {}), ...(opts.roomLimits ? { limits: opts.roomLimits } : {}) },
   });
   const rooms = server.rooms;
   const client = server.peer.client;
@@ -202,6 +208,7 @@ export async function startPeer(opts: StartPeerOptions = {}): Promise<Peer> {
     invite: (s, r, u) => rooms.invite(s, r, u),
     send: (s, r, c, type) => rooms.send(s, r, c, type),
     sendState: (s, r, type, key, content) => rooms.sendState(s, r, type, key, content),
+    redact: (s, r, id, reason) => rooms.redact(s, r, id, reason),
     events: (r, o) => rooms.events(r, o),
     state: (r) => rooms.state(r),
     waitForEvent: (r, p, o) => rooms.waitForEvent(r, p, o),

@@ -81,6 +81,15 @@ t.test('PDUs that fail the checks on receipt', async (t) => {
   r = await send([takeover.pdu]);
   t.match(r.body, { pdus: { [takeover.eventId]: { error: /rejected/ } } }, 'unauthorised state change rejected');
   t.not(A.state(roomId).find((s) => s.type === 'm.room.power_levels')!.eventId, takeover.eventId);
+  // Spec, "Rejection": an event whose only prev event was rejected is still accepted when it passes the auth rules.
+  const afterRejected = M.buildEvent({ roomId, sender: mal, type: 'm.room.message', content: { body: 'after the rejected one' }, prevEvents: [takeover.eventId] });
+  r = await send([afterRejected.pdu]);
+  t.same(r.body, { pdus: { [afterRejected.eventId]: {} } }, 'an event after a rejected prev event: accepted');
+  t.ok(A.events(roomId).some((e) => e.eventId === afterRejected.eventId), 'in the timeline');
+  t.not(A.state(roomId).find((s) => s.type === 'm.room.power_levels')!.eventId, takeover.eventId, 'the rejected event is still not in the state');
+  const usurp = M.buildEvent({ roomId, sender: mal, type: 'm.room.name', stateKey: '', content: { name: 'mine' }, prevEvents: [afterRejected.eventId] });
+  r = await send([usurp.pdu]);
+  t.match(r.body, { pdus: { [usurp.eventId]: { error: /rejected/ } } }, 'the state after a rejected event gives no power it would have given');
 
   const foreignSender = M.buildEvent({ roomId, sender: alice, type: 'm.room.message', content: { body: 'as alice' } });
   r = await send([foreignSender.pdu]);

@@ -113,8 +113,8 @@ export interface ServeOptions {
   acmeTiming?: AcmeTiming;
   /** Outbound overrides (tests point these at the private internet). */
   federation?: { dnsServers?: readonly string[]; systemCas?: readonly string[] };
-  /** Room peer options: hooks, ID randomness, outbound retry timing. */
-  rooms?: Pick<import('../rooms/peer.js').RoomPeerOptions, 'hooks' | 'randomId' | 'queueRetry'>;
+  /** Room peer options: hooks, ID randomness, outbound retry timing, bounds on work for other servers. */
+  rooms?: Pick<import('../rooms/peer.js').RoomPeerOptions, 'hooks' | 'randomId' | 'queueRetry' | 'limits'>;
 }
 
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {

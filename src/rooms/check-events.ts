@@ -10,7 +10,14 @@ import { fetchEventKeys, type EventKeySource } from './event-keys.js';
 import type { PeerIdentity } from './identity.js';
 
 export type Checked =
-  | { ok: true; event: RoomEvent; /** Set when the content hash did not match and the redacted form is kept. */ redacted?: string }
+  | {
+      ok: true;
+      event: RoomEvent;
+      /** Set when the content hash did not match and the redacted form is kept. */
+      redacted?: string;
+      /** Already held (the `known` test said so): not checked again, since its ID covers everything the checks read. */
+      known?: true;
+    }
   | { ok: false; eventId?: string; error: string };
 
 const YIELD_EVERY = 8;
@@ -27,8 +34,12 @@ function eventIdOf(pdu: unknown, version: RoomVersion): string | undefined {
 
 export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Parses, fetches keys for and checks a batch of PDUs of one room version; results in input order. */
-export async function checkEvents(identity: PeerIdentity, keys: EventKeySource, pdus: readonly unknown[], version: RoomVersion): Promise<Checked[]> {
+/**
+ * Parses, fetches keys for and checks a batch of PDUs of one room version;
+ * results in input order. Events `known` recognises by ID skip the key
+ * fetches and signature checks (a fetched auth chain is mostly events we hold).
+ */
+export async function checkEvents(identity: PeerIdentity, keys: EventKeySource, pdus: readonly unknown[], version: RoomVersion, known?: (eventId: string) => boolean): Promise<Checked[]> {
   const parsed: Array<RoomEvent | { error: string; eventId?: string }> = pdus.map((pdu) => {
     try {
       return parsePdu(pdu, version);
@@ -38,13 +49,17 @@ export async function checkEvents(identity: PeerIdentity, keys: EventKeySource, 
       return { error: `invalid event: ${e.message}`, ...(id ? { eventId: id } : {}) };
     }
   });
-  const events = parsed.filter((p): p is RoomEvent => 'pdu' in p);
+  const events = parsed.filter((p): p is RoomEvent => 'pdu' in p && !known?.(p.eventId));
   const lookup = await fetchEventKeys(identity, keys, events);
   const out: Checked[] = [];
   let n = 0;
   for (const p of parsed) {
     if (!('pdu' in p)) {
       out.push({ ok: false, ...p });
+      continue;
+    }
+    if (known?.(p.eventId)) {
+      out.push({ ok: true, event: p, known: true });
       continue;
     }
     if (++n % YIELD_EVERY === 0) await yieldToEventLoop();

@@ -10,6 +10,7 @@ import { MatrixError, forbidden, notFound } from '../matrix/errors.js';
 import { verifyJsonSignature } from '../matrix/signing.js';
 import type { RoomContext } from './context.js';
 import { domainOf } from './identity.js';
+import { checkEvents } from './check-events.js';
 import type { Inbound } from './inbound.js';
 import { commitLocalEvent, eventFields, sendLocalEvent, signedEvent } from './local-events.js';
 import { authAgainst, placeEvent } from './place-event.js';
@@ -102,10 +103,12 @@ export function createJoining(ctx: RoomContext, inbound: Inbound): Joining {
         if (!(e instanceof EventFormatError)) throw e;
       }
     }
+    // Signatures (and the keys they need) checked before the room is locked; only the placements happen in it.
+    const checked = await checkEvents(identity, ctx.keys, [...(body.auth_chain as unknown[]), ...(body.state as unknown[])], version, (id) => data.stored(id) !== undefined);
     return ctx.roomLock.run(roomId, async () => {
       const fresh = !data.room(roomId);
       if (fresh) data.putRoom({ roomId, version: version.id, extremities: [], stateGroup: data.groups.create(new Map()), depth: 0, stream: 0, createdTs: ctx.now() });
-      const stored = await inbound.storeOutliers(roomId, [...body.auth_chain as unknown[], ...body.state as unknown[]], version);
+      const stored = await inbound.placeOutliers(roomId, checked);
       const state = new Map<string, string>();
       for (const pdu of body.state as unknown[]) {
         const eventId = eventIdOf(pdu, version);
@@ -185,28 +188,27 @@ export function createJoining(ctx: RoomContext, inbound: Inbound): Joining {
       const event = await sendLocalEvent(ctx, { roomId, sender, type: 'm.room.member', stateKey: userId, content: { membership: 'invite' } });
       return { eventId: event.eventId };
     }
+    // No lock while the invitee's server answers: the co-signed invite is checked against the room as it is by then.
     const server = domainOf(userId);
-    return ctx.roomLock.run(roomId, async () => {
-      const version = data.version(roomId);
-      const state = data.currentState(roomId);
-      const event = signedEvent(ctx, eventFields(data, { roomId, sender, type: 'm.room.member', stateKey: userId, content: { membership: 'invite' } }, ctx.now(), state), version);
-      const allowed = authAgainst(data, event, state);
-      if (!allowed.ok) throw forbidden(`${sender} cannot invite ${userId}: ${allowed.reason}`);
-      const stripped = [...data.stateEvents(state, [...INVITE_STATE_TYPES.map((t) => stateSlot(t, '')), stateSlot('m.room.member', sender)]).values()].map((e) => ({
-        type: e.type,
-        state_key: e.stateKey,
-        sender: e.sender,
-        content: e.content,
-      }));
-      const r = await ctx.request(server, 'PUT', `/_matrix/federation/v2/invite/${encodeURIComponent(roomId)}/${encodeURIComponent(event.eventId)}`, {
-        body: { event: event.pdu, room_version: version.id, invite_room_state: stripped },
-      });
-      const returned = (r.body as { event?: unknown })?.event;
-      const cosigned = parsePdu(returned, version);
-      if (cosigned.eventId !== event.eventId) throw new MatrixError(502, 'M_UNKNOWN', `${server} returned a different invite event`);
-      await checkCosignature(cosigned, server, version);
-      return { eventId: (await commitLocalEvent(ctx, cosigned)).eventId };
+    const version = data.version(roomId);
+    const state = data.currentState(roomId);
+    const event = signedEvent(ctx, eventFields(data, { roomId, sender, type: 'm.room.member', stateKey: userId, content: { membership: 'invite' } }, ctx.now(), state), version);
+    const allowed = authAgainst(data, event, state);
+    if (!allowed.ok) throw forbidden(`${sender} cannot invite ${userId}: ${allowed.reason}`);
+    const stripped = [...data.stateEvents(state, [...INVITE_STATE_TYPES.map((t) => stateSlot(t, '')), stateSlot('m.room.member', sender)]).values()].map((e) => ({
+      type: e.type,
+      state_key: e.stateKey,
+      sender: e.sender,
+      content: e.content,
+    }));
+    const r = await ctx.request(server, 'PUT', `/_matrix/federation/v2/invite/${encodeURIComponent(roomId)}/${encodeURIComponent(event.eventId)}`, {
+      body: { event: event.pdu, room_version: version.id, invite_room_state: stripped },
     });
+    const returned = (r.body as { event?: unknown })?.event;
+    const cosigned = parsePdu(returned, version);
+    if (cosigned.eventId !== event.eventId) throw new MatrixError(502, 'M_UNKNOWN', `${server} returned a different invite event`);
+    await checkCosignature(cosigned, server, version);
+    return ctx.roomLock.run(roomId, async () => ({ eventId: (await commitLocalEvent(ctx, cosigned)).eventId }));
   }
 
   /** The invitee's server must have signed the invite with a key of its own. */

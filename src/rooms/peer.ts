@@ -10,6 +10,7 @@ import { splitStateSlot } from '../matrix/events/types.js';
 import { MatrixError, notFound } from '../matrix/errors.js';
 
 import type { FederationRequest, RoomContext } from './context.js';
+import { createAdmission, type Admission } from './admission.js';
 import { buildEvent, type BuildEventOptions, type BuiltEvent } from './build-event.js';
 import { createRoom, type CreateRoomOptions } from './create-room.js';
 import type { EventKeySource } from './event-keys.js';
@@ -18,12 +19,15 @@ import type { PeerIdentity } from './identity.js';
 import { createInbound } from './inbound.js';
 import { createJoining, type Joining } from './joining.js';
 import { sendLocalEvent } from './local-events.js';
+import { redactAsLocalUser } from './local-redaction.js';
+import { withRedactedBecause } from './redactions.js';
+import { roomLimits, type RoomLimits } from './limits.js';
 import { keyedLock } from './locks.js';
 import { createOutboundQueue, type OutboundQueue, type TransactionBody } from './outbound-queue.js';
 import { createQueries, type Queries } from './queries.js';
 import { createResident, type Resident } from './resident.js';
 import { roomData, type RoomData } from './room-data.js';
-import { openRoomStore, type EventStatus, type InviteRecord, type RoomStore } from './store.js';
+import { openRoomStore, type EventStatus, type InviteRecord, type RoomStore, type StoredEvent } from './store.js';
 import { createTransactions, type Transactions } from './transactions.js';
 
 /** One event of a room's timeline as the peer knows it. */
@@ -39,7 +43,9 @@ export interface TimelineEvent {
   status: EventStatus;
   /** Why it was soft-failed, or that it was redacted on receipt. */
   reason?: string;
-  /** The event in its wire form. */
+  /** The m.room.redaction applied to it: `content` and `pdu` are then its redacted form. */
+  redactedBy?: string;
+  /** The event in its wire form (a redacted one with the redaction in `unsigned.redacted_because`). */
   pdu: JsonObject;
 }
 
@@ -66,6 +72,8 @@ export interface RoomPeerOptions {
   resetBackoff?: (destination: string) => void;
   /** Outbound retry: first delay (default 2 s), doubling to at most maxRetryMs (1 h). */
   queueRetry?: { initialMs?: number; maxMs?: number };
+  /** Bounds on the work done for other servers (default DEFAULT_ROOM_LIMITS); tests tighten them. */
+  limits?: Partial<RoomLimits>;
 }
 
 export interface RoomPeer {
@@ -79,6 +87,8 @@ export interface RoomPeer {
   readonly resident: Resident;
   readonly queries: Queries;
   readonly joining: Joining;
+  /** Fair shares of the room endpoints (but /send) between the servers asking. */
+  readonly admission: Admission;
 
   createRoom(opts: CreateRoomOptions): Promise<{ roomId: string; alias?: string }>;
   join(userId: string, roomIdOrAlias: string, opts?: { via?: readonly string[] }): Promise<{ roomId: string; eventId: string }>;
@@ -87,6 +97,8 @@ export interface RoomPeer {
   /** A message event (an m.text message when `content` is a string). */
   send(sender: string, roomId: string, content: string | JsonObject, type?: string): Promise<{ eventId: string }>;
   sendState(sender: string, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<{ eventId: string }>;
+  /** An m.room.redaction of `eventId` (403 unless `sender` has the room's redact level or sent the event). */
+  redact(sender: string, roomId: string, eventId: string, reason?: string): Promise<{ eventId: string }>;
   /** The timeline: accepted events, and with `all` soft-failed ones too. */
   events(roomId: string, opts?: { all?: boolean }): TimelineEvent[];
   /** The room's current state. */
@@ -128,7 +140,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     send: (destination, txnId, body: TransactionBody) => request(destination, 'PUT', `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, { body }),
   });
 
-  const toTimeline = (event: RoomEvent, status: EventStatus, reason?: string): TimelineEvent => ({
+  const toTimeline = (event: RoomEvent, status: EventStatus, record: StoredEvent | undefined): TimelineEvent => ({
     eventId: event.eventId,
     roomId: event.roomId,
     type: event.type,
@@ -138,8 +150,9 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     originServerTs: event.originServerTs,
     depth: event.depth,
     status,
-    ...(reason !== undefined ? { reason } : {}),
-    pdu: event.pdu,
+    ...(record?.reason !== undefined ? { reason: record.reason } : {}),
+    ...(record?.redactedBy !== undefined ? { redactedBy: record.redactedBy } : {}),
+    pdu: record ? withRedactedBecause(data, record, event.pdu) : event.pdu,
   });
 
   const ctx: RoomContext = {
@@ -153,6 +166,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     randomId: opts.randomId ?? (() => randomBytes(12).toString('base64url')),
     roomLock: keyedLock(),
     hooks,
+    limits: roomLimits(opts.limits),
     notify(event, status) {
       try {
         hooks.onEvent?.(event, status);
@@ -160,7 +174,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
         opts.logger.warn({ err: (e as Error).message }, 'onEvent hook threw');
       }
       if (status !== 'accepted' && status !== 'soft-failed') return;
-      const entry = toTimeline(event, status, data.stored(event.eventId)?.reason);
+      const entry = toTimeline(event, status, data.stored(event.eventId));
       for (const w of [...waiters]) w(entry);
     },
   };
@@ -176,7 +190,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     for (const { value: eventId } of store.timeline.range([roomId, 0], [roomId, Number.MAX_SAFE_INTEGER])) {
       const record = data.stored(eventId);
       if (!record || (record.status !== 'accepted' && !(o.all && record.status === 'soft-failed'))) continue;
-      out.push(toTimeline(data.event(eventId)!, record.status, record.reason));
+      out.push(toTimeline(data.event(eventId)!, record.status, record));
     }
     return out;
   }
@@ -190,6 +204,7 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     resident,
     queries,
     joining,
+    admission: createAdmission(ctx.limits),
     createRoom: (o) => createRoom(ctx, o),
     join: (userId, room, o) => joining.join(userId, room, o),
     leave: (userId, roomId) => joining.leave(userId, roomId),
@@ -201,6 +216,10 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
     },
     async sendState(sender, roomId, type, stateKey, content) {
       const event = await sendLocalEvent(ctx, { roomId, sender, type, stateKey, content });
+      return { eventId: event.eventId };
+    },
+    async redact(sender, roomId, eventId, reason) {
+      const event = await redactAsLocalUser(ctx, sender, roomId, eventId, reason);
       return { eventId: event.eventId };
     },
     events,

@@ -6,6 +6,7 @@
 // fetched what was missing), so a room changes in one step.
 import { authEventSlots, authStateOf, checkAuthEventsList, checkEventAuth, resolveState, type AuthResult } from '../matrix/auth/index.js';
 import { stateSlot, type RoomEvent, type StateMap } from '../matrix/events/types.js';
+import { applyEarlierRedactions, applyRedaction } from './redactions.js';
 import type { RoomData } from './room-data.js';
 import type { EventStatus } from './store.js';
 
@@ -71,6 +72,7 @@ export function placeOutlier(data: RoomData, event: RoomEvent, receivedTs: numbe
   const status: EventStatus = auth.ok ? 'outlier' : 'rejected';
   const reason = auth.ok ? redacted : auth.reason;
   data.putEvent({ eventId: event.eventId, roomId: event.roomId, pdu: event.pdu, status, ...(reason ? { reason } : {}), receivedTs }, event);
+  applyEarlierRedactions(data, event.eventId);
   return { status, ...(reason ? { reason } : {}), ...(!auth.ok ? { rule: auth.rule } : {}) };
 }
 
@@ -88,22 +90,26 @@ export function placeEvent(
   const existing = data.stored(event.eventId);
   if (existing && existing.status !== 'outlier') return { status: existing.status, ...(existing.reason ? { reason: existing.reason } : {}) };
   const room = data.room(event.roomId)!;
-  const record = (status: EventStatus, reason: string | undefined, extra: { stateBefore?: number; stream?: number } = {}) =>
-    data.putEvent({ eventId: event.eventId, roomId: event.roomId, pdu: event.pdu, status, ...(reason ? { reason } : {}), ...extra, receivedTs: opts.receivedTs }, event);
+  const record = (status: EventStatus, reason: string | undefined, extra: { stateBefore?: number; stream?: number } = {}) => {
+    // An outlier becoming part of the DAG keeps the redaction already applied to it.
+    const redacted = existing?.redactedBy !== undefined ? { pdu: existing.pdu, redactedBy: existing.redactedBy } : { pdu: event.pdu };
+    data.putEvent({ eventId: event.eventId, roomId: event.roomId, ...redacted, status, ...(reason ? { reason } : {}), ...extra, receivedTs: opts.receivedTs }, existing?.redactedBy !== undefined ? undefined : event);
+    applyEarlierRedactions(data, event.eventId);
+  };
 
-  const own = checkOwnAuthEvents(data, event);
-  if (!own.ok) {
-    record('rejected', own.reason);
-    return { status: 'rejected', reason: own.reason, rule: own.rule };
-  }
   const before = opts.stateBefore ?? stateBeforeEvent(data, event, opts.gapStates);
-  const beforeAuth = authAgainst(data, event, before);
-  if (!beforeAuth.ok) {
-    record('rejected', beforeAuth.reason);
-    return { status: 'rejected', reason: beforeAuth.reason, rule: beforeAuth.rule };
-  }
   const firstPrev = event.prevEvents.map((id) => data.stored(id)?.stateBefore).find((g) => g !== undefined);
   const stateBefore = data.groups.create(before, firstPrev ?? room.stateGroup);
+  // A rejected event keeps its place in the DAG (spec, "Rejection"): later
+  // events from other servers may name it as a prev event and must still be
+  // accepted when they pass the auth rules; the state after it is the state
+  // before it (RoomData.stateAfter leaves a rejected event out).
+  const own = checkOwnAuthEvents(data, event);
+  const auth = own.ok ? authAgainst(data, event, before) : own;
+  if (!auth.ok) {
+    record('rejected', auth.reason, { stateBefore });
+    return { status: 'rejected', reason: auth.reason, rule: auth.rule };
+  }
 
   // Against the current state too, unless that is the state before it (the usual case: no fork), already checked.
   const softFail = opts.skipSoftFail || opts.stateBefore || stateBefore === room.stateGroup ? { ok: true as const } : authAgainst(data, event, data.currentState(event.roomId));
@@ -130,5 +136,6 @@ export function placeEvent(
     stateGroup = data.groups.create(resolved, latest.stateGroup);
   }
   data.putRoom({ ...latest, extremities, stateGroup, depth: Math.max(latest.depth, event.depth) });
+  applyRedaction(data, event);
   return { status: 'accepted', ...(opts.redacted ? { reason: opts.redacted } : {}) };
 }

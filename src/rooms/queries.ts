@@ -9,6 +9,45 @@ import { domainOf } from './identity.js';
 
 /** Most events /backfill and /get_missing_events return at once. */
 export const MAX_WALK_EVENTS = 100;
+/** Events /get_missing_events starts from (Synapse's own requests name one). */
+export const MAX_LATEST_EVENTS = 20;
+/** Events a walk may look at per event it returns: bounds the walk through a wide DAG. */
+const MAX_QUEUED_PER_RESULT = 50;
+
+/** A max-heap of events by depth (ties by event ID, so answers are stable). */
+function depthHeap() {
+  const items: RoomEvent[] = [];
+  const before = (a: RoomEvent, b: RoomEvent) => a.depth > b.depth || (a.depth === b.depth && a.eventId < b.eventId);
+  return {
+    push(e: RoomEvent) {
+      items.push(e);
+      for (let i = items.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (!before(items[i]!, items[parent]!)) break;
+        [items[i], items[parent]] = [items[parent]!, items[i]!];
+        i = parent;
+      }
+    },
+    pop(): RoomEvent | undefined {
+      const top = items[0];
+      const last = items.pop();
+      if (items.length > 0 && last) {
+        items[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < items.length && before(items[l]!, items[m]!)) m = l;
+          if (r < items.length && before(items[r]!, items[m]!)) m = r;
+          if (m === i) break;
+          [items[i], items[m]] = [items[m]!, items[i]!];
+          i = m;
+        }
+      }
+      return top;
+    },
+  };
+}
 
 export interface Queries {
   event(origin: string, eventId: string): { origin: string; origin_server_ts: number; pdus: Pdu[] };
@@ -45,22 +84,28 @@ export function createQueries(ctx: RoomContext): Queries {
     return state;
   }
 
-  /** Events reachable backwards from `from` through prev_events, newest first, stopping at `stop`. */
+  /**
+   * Events reachable backwards from `from` through prev_events, deepest
+   * first, stopping at `stop`. Each event is queued once and taken from a
+   * heap, so the work is O(k log k) in the events looked at, however many
+   * prev events each names (a DAG a hostile member made as wide as it could).
+   */
   function walkBack(from: readonly string[], limit: number, stop: ReadonlySet<string> = new Set(), minDepth = 0): RoomEvent[] {
     const out: RoomEvent[] = [];
-    const seen = new Set<string>(stop);
-    const frontier = [...from].map((id) => data.event(id)).filter((e): e is RoomEvent => e !== undefined);
-    while (frontier.length > 0 && out.length < limit) {
-      frontier.sort((a, b) => b.depth - a.depth);
-      const e = frontier.shift()!;
-      if (seen.has(e.eventId)) continue;
-      seen.add(e.eventId);
+    const queued = new Set<string>(stop);
+    const heap = depthHeap();
+    const enqueue = (id: string) => {
+      if (queued.has(id) || queued.size - stop.size >= limit * MAX_QUEUED_PER_RESULT) return;
+      queued.add(id);
+      if (data.stored(id)?.status === 'rejected') return;
+      const e = data.event(id);
+      if (e) heap.push(e);
+    };
+    for (const id of from) enqueue(id);
+    for (let e = heap.pop(); e !== undefined && out.length < limit; e = heap.pop()) {
       if (e.depth < minDepth) continue;
       out.push(e);
-      for (const id of e.prevEvents) {
-        const p = data.event(id);
-        if (p && !seen.has(id) && data.stored(id)?.status !== 'rejected') frontier.push(p);
-      }
+      for (const id of e.prevEvents) enqueue(id);
     }
     return out;
   }
@@ -74,17 +119,17 @@ export function createQueries(ctx: RoomContext): Queries {
     state(origin, roomId, eventId) {
       requireParticipant(origin, roomId, eventId);
       const state = stateAt(roomId, eventId);
-      return { pdus: [...state.values()].map((id) => data.event(id)!.pdu), auth_chain: data.authChain(state.values()).map((e) => e.pdu) };
+      return { pdus: data.pdus(state.values()), auth_chain: data.pdus(data.authChainIds(state.values())) };
     },
     stateIds(origin, roomId, eventId) {
       requireParticipant(origin, roomId, eventId);
       const state = stateAt(roomId, eventId);
-      return { pdu_ids: [...state.values()], auth_chain_ids: data.authChain(state.values()).map((e) => e.eventId) };
+      return { pdu_ids: [...state.values()], auth_chain_ids: data.authChainIds(state.values()) };
     },
     eventAuth(origin, roomId, eventId) {
       requireParticipant(origin, roomId, eventId);
       knownEvent(roomId, eventId);
-      return { auth_chain: data.authChain([eventId]).map((e) => e.pdu) };
+      return { auth_chain: data.pdus(data.authChainIds([eventId])) };
     },
     backfill(origin, roomId, from, limit) {
       requireParticipant(origin, roomId);
@@ -100,7 +145,7 @@ export function createQueries(ctx: RoomContext): Queries {
         return v as string[];
       };
       const earliest = new Set(ids(b?.earliest_events ?? [], 'earliest_events'));
-      const latest = ids(b?.latest_events, 'latest_events');
+      const latest = ids(b?.latest_events, 'latest_events').slice(0, MAX_LATEST_EVENTS);
       const limit = typeof b?.limit === 'number' && Number.isInteger(b.limit) ? Math.min(Math.max(b.limit, 0), MAX_WALK_EVENTS) : 10;
       const minDepth = typeof b?.min_depth === 'number' ? b.min_depth : 0;
       // The latest events themselves are not returned, only what lies between them and the earliest.

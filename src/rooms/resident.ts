@@ -5,6 +5,7 @@ import { buildPdu, EventFormatError, parsePdu, signPdu, verifyEventSignatures, c
 import { roomVersion, supportedRoomVersions } from '../matrix/events/room-versions.js';
 import type { Pdu, RoomEvent } from '../matrix/events/types.js';
 import { MatrixError, badJson, forbidden, notFound } from '../matrix/errors.js';
+import { boundedLog } from './bounded-log.js';
 import type { RoomContext } from './context.js';
 import { fetchEventKeys } from './event-keys.js';
 import { domainOf } from './identity.js';
@@ -38,6 +39,22 @@ export interface Resident {
   invite(origin: string, roomId: string, eventId: string, body: unknown, apiVersion: 1 | 2): Promise<InviteAnswer>;
 }
 
+/** Stripped state kept with an invite: at most 50 events and 64 KiB of JSON (what a room's name, topic, avatar and the like need). */
+const MAX_INVITE_STATE = 50;
+const MAX_INVITE_STATE_BYTES = 65_536;
+
+function strippedState(given: unknown): unknown[] {
+  if (!Array.isArray(given)) return [];
+  const kept: unknown[] = [];
+  let bytes = 0;
+  for (const entry of given.slice(0, MAX_INVITE_STATE)) {
+    bytes += Buffer.byteLength(JSON.stringify(entry) ?? '');
+    if (bytes > MAX_INVITE_STATE_BYTES) break;
+    kept.push(entry);
+  }
+  return kept;
+}
+
 function knownRoom(ctx: RoomContext, roomId: string) {
   const room = ctx.data.room(roomId);
   if (!room) throw notFound(`Unknown room ${roomId}`);
@@ -46,6 +63,14 @@ function knownRoom(ctx: RoomContext, roomId: string) {
 
 export function createResident(ctx: RoomContext): Resident {
   const { data, identity } = ctx;
+  // Invites other servers make us hold: bounded per inviting server and over all (an invite used or replaced is no longer evicted).
+  const heldInvites = boundedLog(data.store, 'invites', {
+    perGroup: ctx.limits.invitesPerOrigin,
+    total: ctx.limits.invitesKept,
+    drop: (_origin, key, seq) => {
+      if (data.store.invites.get(key)?.seq === seq) data.store.invites.remove(key);
+    },
+  });
 
   function makeMembership(membership: Membership, origin: string, roomId: string, userId: string, versions: readonly string[]): MakeMembershipAnswer {
     knownRoom(ctx, roomId);
@@ -111,12 +136,10 @@ export function createResident(ctx: RoomContext): Resident {
   async function sendJoin(origin: string, roomId: string, eventId: string, pdu: unknown): Promise<SendJoinAnswer> {
     const event = await acceptMembership('join', origin, roomId, eventId, pdu);
     const before = data.stateBefore(event.eventId)!;
-    const state = [...before.values()].map((id) => data.event(id)!).filter(Boolean);
-    const chain = data.authChain([event.eventId, ...before.values()]);
     return {
       origin: identity.serverName,
-      auth_chain: chain.map((e) => e.pdu),
-      state: state.map((e) => e.pdu),
+      auth_chain: data.pdus(data.authChainIds([event.eventId, ...before.values()])),
+      state: data.pdus(before.values()),
       event: event.pdu,
       members_omitted: false,
       servers_in_room: [...data.joinedServers(data.currentState(roomId))],
@@ -152,8 +175,10 @@ export function createResident(ctx: RoomContext): Resident {
     const sig = verifyEventSignatures(event, keys);
     if (!sig.ok) throw forbidden(`Signature check failed: ${sig.reason}`);
     const signed = signPdu(event.pdu, version, identity.serverName, identity.signingKey);
-    const state = Array.isArray(b.invite_room_state) ? b.invite_room_state.slice(0, 50) : [];
-    data.store.invites.put(`${roomId}\u0000${event.stateKey}`, { roomId, version: version.id, event: signed, inviteRoomState: state, receivedTs: ctx.now() });
+    const state = strippedState(b.invite_room_state);
+    const key = `${roomId}\u0000${event.stateKey}`;
+    const seq = heldInvites.add(origin, key, ctx.now());
+    data.store.invites.put(key, { roomId, version: version.id, event: signed, inviteRoomState: state, receivedTs: ctx.now(), seq });
     await data.store.commit();
     ctx.notify(parsePdu(signed, version), 'outlier');
     return { event: signed };

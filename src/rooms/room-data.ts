@@ -2,9 +2,9 @@
 // version (parsed once, kept in a bounded cache), the state before and after
 // each event, the current state, membership, and the auth chain. Everything
 // here is synchronous, as state resolution's event lookup must be.
-import { parsePdu } from '../matrix/events/index.js';
+import { parseStoredPdu } from '../matrix/events/index.js';
 import { roomVersion as lookupRoomVersion, type RoomVersion } from '../matrix/events/room-versions.js';
-import { stateSlot, type RoomEvent, type StateMap } from '../matrix/events/types.js';
+import { stateSlot, type Pdu, type RoomEvent, type StateMap } from '../matrix/events/types.js';
 import { domainOf } from './identity.js';
 import { stateGroups, type StateGroups } from './state-groups.js';
 import type { RoomRecord, RoomStore, StoredEvent } from './store.js';
@@ -37,11 +37,26 @@ export interface RoomData {
   joinedServers(state: StateMap): Set<string>;
   /** The auth chain of the given events: their auth events, recursively (the events themselves left out). */
   authChain(eventIds: Iterable<string>, limit?: number): RoomEvent[];
+  /** The same as IDs, walked through the stored records without parsing an event (what the answers to other servers need). */
+  authChainIds(eventIds: Iterable<string>, limit?: number): string[];
+  /** The stored PDUs of events (unknown IDs left out), unparsed. */
+  pdus(eventIds: Iterable<string>): Pdu[];
   /** Appends an event to its room's timeline and returns the position. */
   nextStream(roomId: string): number;
 }
 
+const MEMBER_SLOT = 'm.room.member\u0000';
+
+/** The event IDs a stored PDU names in `field`: plain IDs, or `[id, hashes]` pairs in room versions 1 and 2. */
+function refIds(pdu: Pdu, field: 'auth_events' | 'prev_events'): string[] {
+  const refs = pdu[field];
+  if (!Array.isArray(refs)) return [];
+  return refs.map((r) => (Array.isArray(r) ? r[0] : r)).filter((id): id is string => typeof id === 'string');
+}
+
 export function roomData(store: RoomStore): RoomData {
+  // Servers joined in a state, per state map: the maps of state groups are shared and never change.
+  const joinedMemo = new WeakMap<StateMap, Set<string>>();
   const groups = stateGroups(store);
   const parsed = new Map<string, RoomEvent>();
   const remember = (event: RoomEvent) => {
@@ -69,8 +84,8 @@ export function roomData(store: RoomStore): RoomData {
       if (!record) return undefined;
       const version = lookupRoomVersion(store.rooms.get(record.roomId)?.version ?? '');
       if (!version) return undefined;
-      // Stored events passed the format checks once; they parse again.
-      const event = parsePdu(record.pdu, version);
+      // Stored events passed the format checks once: read back without them (a large room's state resolution reads thousands).
+      const event = parseStoredPdu(record.pdu, version, eventId);
       remember(event);
       return event;
     },
@@ -113,30 +128,45 @@ export function roomData(store: RoomStore): RoomData {
       return typeof membership === 'string' ? membership : undefined;
     },
     joinedServers(state) {
+      const memo = joinedMemo.get(state);
+      if (memo) return new Set(memo);
+      // From the stored records, unparsed: a large room's members are read on every request of another server.
       const servers = new Set<string>();
       for (const [slot, id] of state) {
-        if (!slot.startsWith('m.room.member\u0000')) continue;
-        const event = data.event(id);
-        if (event?.content.membership === 'join' && event.stateKey !== undefined) servers.add(domainOf(event.stateKey));
+        if (!slot.startsWith(MEMBER_SLOT)) continue;
+        const content = store.events.get(id)?.pdu.content as { membership?: unknown } | undefined;
+        if (content?.membership === 'join') servers.add(domainOf(slot.slice(MEMBER_SLOT.length)));
       }
-      return servers;
+      joinedMemo.set(state, servers);
+      return new Set(servers);
     },
-    authChain(eventIds, limit = 100_000) {
+    authChain(eventIds, limit) {
+      return data.authChainIds(eventIds, limit).flatMap((id) => data.event(id) ?? []);
+    },
+    authChainIds(eventIds, limit = 100_000) {
       const seen = new Set<string>();
-      const out: RoomEvent[] = [];
+      const out: string[] = [];
       const todo: string[] = [];
       for (const id of eventIds) {
-        const event = data.event(id);
-        if (event) todo.push(...event.authEvents);
+        const record = store.events.get(id);
+        if (record) todo.push(...refIds(record.pdu, 'auth_events'));
       }
       while (todo.length > 0 && out.length < limit) {
         const id = todo.pop()!;
         if (seen.has(id)) continue;
         seen.add(id);
-        const event = data.event(id);
-        if (!event) continue;
-        out.push(event);
-        todo.push(...event.authEvents);
+        const record = store.events.get(id);
+        if (!record) continue;
+        out.push(id);
+        todo.push(...refIds(record.pdu, 'auth_events'));
+      }
+      return out;
+    },
+    pdus(eventIds) {
+      const out: Pdu[] = [];
+      for (const id of eventIds) {
+        const record = store.events.get(id);
+        if (record) out.push(record.pdu);
       }
       return out;
     },

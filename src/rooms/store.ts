@@ -32,6 +32,8 @@ export interface StoredEvent {
   readonly status: EventStatus;
   /** Why it was rejected or soft-failed, or that it was redacted on receipt. */
   readonly reason?: string;
+  /** The m.room.redaction applied to it: `pdu` is then its redacted form (redactions.ts). */
+  readonly redactedBy?: string;
   /** The state group holding the room's state before this event (non-outliers). */
   readonly stateBefore?: number;
   /** Position in the room's timeline (accepted and soft-failed events). */
@@ -78,9 +80,11 @@ export interface InviteRecord {
   readonly event: Pdu;
   readonly inviteRoomState: readonly unknown[];
   readonly receivedTs: number;
+  /** Its place in the invites' eviction order (bounded-log.ts). */
+  readonly seq?: number;
 }
 
-type Key = string | number | Array<string | number>;
+export type Key = string | number | Array<string | number>;
 
 interface Table<K extends Key, V> {
   get(key: K): V | undefined;
@@ -97,13 +101,17 @@ export interface RoomStore {
   readonly timeline: Table<[string, number], string>;
   readonly stateGroups: Table<number, StateGroupRecord>;
   readonly aliases: Table<string, string>;
-  /** [origin, txnId] -> the answer given */
+  /** [origin, txnId] -> the answer given, bounded per origin, over all and in age (limits.ts, bounded-log.ts) */
   readonly transactions: Table<[string, string], { response: unknown; receivedTs: number }>;
   /** [destination, seq] -> item */
   readonly queue: Table<[string, number], QueueItem>;
-  /** seq -> EDU, the most recent MAX_EDUS kept */
+  /** seq -> EDU, bounded per origin and over all (limits.ts, bounded-log.ts) */
   readonly edus: Table<number, ReceivedEdu>;
   readonly invites: Table<string, InviteRecord>;
+  /** [redacted event ID, redaction event ID] -> room ID: accepted redactions, kept for targets that arrive later. */
+  readonly redactions: Table<[string, string], string>;
+  /** The bounded tables' eviction order (bounded-log.ts). */
+  readonly bounds: Table<Array<string | number>, unknown>;
   /** Counters and the schema version. */
   readonly meta: Table<string, number>;
   /** Next value of a persistent counter (state groups, queue and EDU sequences). */
@@ -134,7 +142,8 @@ export function openRoomStore(dir: string): RoomStore {
   try {
     // overlappingSync off: a commit resolves once it is on disk, and measured here it is also the faster
     // of the two for one small transaction at a time (docs/PERFORMANCE.md).
-    root = open({ path: dir, encoding: 'json', compression: false, overlappingSync: false });
+    // maxDbs: the tables below and room to grow (lmdb's default is 12).
+    root = open({ path: dir, encoding: 'json', compression: false, overlappingSync: false, maxDbs: 32 });
   } catch (e) {
     throw new StoreError(`cannot open the room store in ${dir}: ${(e as Error).message}. Check that the directory is writable and not in use by another fedpeer.`);
   }
@@ -223,6 +232,8 @@ export function openRoomStore(dir: string): RoomStore {
     queue: table('queue'),
     edus: table('edus'),
     invites: table('invites'),
+    redactions: table('redactions'),
+    bounds: table('bounds'),
     meta,
     next(counter) {
       const value = (meta.get(`next_${counter}`) ?? 0) + 1;

@@ -1,28 +1,43 @@
 // Received transactions (PUT /send/{txnId}): the spec's limits (50 PDUs,
-// 100 EDUs), one transaction at a time per origin (as Synapse does), the
-// answer kept so a retried transaction ID gets the same answer without being
-// applied twice, and EDUs recorded (the most recent MAX_EDUS) for tests to read.
-import { badJson } from '../matrix/errors.js';
+// 100 EDUs), one transaction at a time per origin (as Synapse does; the spec
+// allows one in flight, so at most a few wait, beyond that 429), the answer
+// kept so a retried transaction ID gets the same answer without being
+// applied twice, and EDUs recorded for tests to read. What is kept is
+// bounded per origin, over all and (transaction IDs) in age: limits.ts.
+import { MatrixError, badJson } from '../matrix/errors.js';
+import { AbandonedError, createFairLimiter, QueueFullError } from '../federation/fair-limiter.js';
+import { abandoned } from './admission.js';
+import { boundedLog } from './bounded-log.js';
 import type { RoomContext } from './context.js';
-import { transactionLimitError, type Inbound, type PduResult } from './inbound.js';
-import { keyedLock } from './locks.js';
+import { AbandonedTransactionError, transactionLimitError, type Inbound, type PduResult } from './inbound.js';
 import type { ReceivedEdu } from './store.js';
-
-export const MAX_EDUS_KEPT = 10_000;
 
 export interface TransactionAnswer {
   pdus: Record<string, PduResult>;
 }
 
 export interface Transactions {
-  receive(origin: string, txnId: string, body: unknown): Promise<TransactionAnswer>;
-  /** EDUs received, oldest first (at most MAX_EDUS_KEPT), optionally only of one type. */
+  /** `signal` fires when the sender goes away: the transaction's fetches stop and nothing of it is kept. */
+  receive(origin: string, txnId: string, body: unknown, signal?: AbortSignal): Promise<TransactionAnswer>;
+  /** EDUs received, oldest first, optionally only of one type. */
   edus(opts?: { type?: string; since?: number }): ReceivedEdu[];
 }
 
 export function createTransactions(ctx: RoomContext, inbound: Inbound): Transactions {
-  const { data, logger } = ctx;
-  const perOrigin = keyedLock();
+  const { data, logger, limits } = ctx;
+  const { store } = data;
+  // One at a time per origin; origins share `requestsTotal` slots fairly.
+  const lanes = createFairLimiter({ total: limits.requestsTotal, perKey: 1, maxQueuedPerKey: limits.transactionsWaitingPerOrigin });
+  const seenIds = boundedLog(store, 'transactions', {
+    perGroup: limits.transactionsPerOrigin,
+    total: limits.transactionsKept,
+    ttlMs: limits.transactionTtlMs,
+    drop: (origin, txnId) => store.transactions.remove([origin, txnId]),
+  });
+  const recorded = boundedLog(store, 'edus', { perGroup: limits.edusPerOrigin, total: limits.edusKept, drop: (_origin, seq) => store.edus.remove(Number(seq)) });
+  // A store from before these logs: its entries cannot be ordered, and are only worth their bound, so they go.
+  if (!seenIds.started) for (const { key } of store.transactions.range(['', ''], ['\u{10FFFF}', ''])) store.transactions.remove(key);
+  if (!recorded.started) for (const { key } of store.edus.range(0, Number.MAX_SAFE_INTEGER)) store.edus.remove(key);
 
   function recordEdus(origin: string, edus: readonly unknown[]): void {
     for (const edu of edus) {
@@ -30,9 +45,15 @@ export function createTransactions(ctx: RoomContext, inbound: Inbound): Transact
         logger.info({ origin }, 'ignored an EDU without edu_type');
         continue;
       }
-      const seq = data.store.next('edu');
-      data.store.edus.put(seq, { seq, origin, edu: edu as Record<string, unknown>, receivedTs: ctx.now() });
-      if (seq > MAX_EDUS_KEPT) data.store.edus.remove(seq - MAX_EDUS_KEPT);
+      // As received (JSON text), whatever numbers it holds.
+      const bytes = Buffer.byteLength(JSON.stringify(edu));
+      if (bytes > limits.eduBytes) {
+        logger.info({ origin, eduType: (edu as { edu_type: string }).edu_type, bytes }, 'ignored an oversized EDU');
+        continue;
+      }
+      const seq = store.next('edu');
+      store.edus.put(seq, { seq, origin, edu: edu as Record<string, unknown>, receivedTs: ctx.now() });
+      recorded.add(origin, String(seq), ctx.now());
       try {
         ctx.hooks.onEdu?.(origin, edu as Record<string, unknown>);
       } catch (e) {
@@ -42,31 +63,43 @@ export function createTransactions(ctx: RoomContext, inbound: Inbound): Transact
   }
 
   return {
-    receive(origin, txnId, body) {
+    async receive(origin, txnId, body, signal) {
       const b = body as { pdus?: unknown; edus?: unknown } | null;
-      if (typeof b !== 'object' || b === null || Array.isArray(b)) return Promise.reject(badJson('A transaction is a JSON object'));
-      if (b.pdus !== undefined && !Array.isArray(b.pdus)) return Promise.reject(badJson('pdus: expected an array'));
-      if (b.edus !== undefined && !Array.isArray(b.edus)) return Promise.reject(badJson('edus: expected an array'));
+      if (typeof b !== 'object' || b === null || Array.isArray(b)) throw badJson('A transaction is a JSON object');
+      if (b.pdus !== undefined && !Array.isArray(b.pdus)) throw badJson('pdus: expected an array');
+      if (b.edus !== undefined && !Array.isArray(b.edus)) throw badJson('edus: expected an array');
       const pdus = (b.pdus ?? []) as unknown[];
       const edus = (b.edus ?? []) as unknown[];
       const tooMany = transactionLimitError(pdus.length, edus.length);
       if (tooMany) {
         logger.info({ origin, txnId, pdus: pdus.length, edus: edus.length }, 'refused an oversized transaction');
-        return Promise.reject(tooMany);
+        throw tooMany;
       }
-      return perOrigin.run(origin, async () => {
-        const seen = data.store.transactions.get([origin, txnId]);
+      const work = async (): Promise<TransactionAnswer> => {
+        const seen = store.transactions.get([origin, txnId]);
         if (seen) return seen.response as TransactionAnswer;
-        const results = await inbound.receivePdus(origin, pdus);
+        const results = await inbound.receivePdus(origin, pdus, signal);
         recordEdus(origin, edus);
         const response: TransactionAnswer = { pdus: results };
-        data.store.transactions.put([origin, txnId], { response, receivedTs: ctx.now() });
-        await data.store.commit();
+        store.transactions.put([origin, txnId], { response, receivedTs: ctx.now() });
+        seenIds.add(origin, txnId, ctx.now());
+        seenIds.prune(ctx.now());
+        await store.commit();
         return response;
-      });
+      };
+      try {
+        return await lanes.run(origin, work, signal);
+      } catch (e) {
+        if (e instanceof QueueFullError) {
+          logger.info({ origin, txnId }, 'refused a transaction: too many of this origin waiting');
+          throw new MatrixError(429, 'M_LIMIT_EXCEEDED', `${limits.transactionsWaitingPerOrigin} transactions of ${origin} are waiting already; send one at a time`, { retry_after_ms: 1000 });
+        }
+        if (e instanceof AbandonedError || e instanceof AbandonedTransactionError) throw abandoned();
+        throw e;
+      }
     },
     edus(opts = {}) {
-      const all = data.store.edus.range(opts.since ?? 0, Number.MAX_SAFE_INTEGER).map((e) => e.value);
+      const all = store.edus.range(opts.since ?? 0, Number.MAX_SAFE_INTEGER).map((e) => e.value);
       return opts.type === undefined ? all : all.filter((e) => e.edu.edu_type === opts.type);
     },
   };

@@ -57,6 +57,9 @@ export const BLOCKS = {
   'rooms-bench': 84,
   'rooms-input': 85,
   'rooms-library': 86,
+  'rooms-redact': 87,
+  'rooms-attack': 88,
+  'rooms-bounds': 89,
   // CLI and sandbox 127.90-99
   'cli-errors': 90,
   'serve-dev': 91,

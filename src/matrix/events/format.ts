@@ -3,7 +3,7 @@
 // _check_size_limits and _sanity_check_event; gomatrixserverlib's
 // CheckFields). parsePdu is the only way to a RoomEvent, so holding one means
 // these checks passed.
-import { CanonicalJsonError, type JsonValue } from '../canonical-json.js';
+import { CanonicalJsonError, type JsonObject, type JsonValue } from '../canonical-json.js';
 import { digestPdu } from './encoding.js';
 import { EventFormatError } from './errors.js';
 import { isJsonObject, JsonNumberLiteral } from './event-json.js';
@@ -175,6 +175,38 @@ export function parsePdu(pdu: unknown, version: RoomVersion): RoomEvent {
     depth,
     originServerTs,
     redacts,
+    roomVersion: version,
+    pdu,
+  });
+}
+
+/**
+ * An event parsePdu accepted before (and the caller stored), read back with
+ * the ID it had then: the fields only, without canonical JSON, hashes or
+ * checks, which cost most of a parse and told nothing new. Its digest is
+ * computed when something needs it (redactedDigest). Never for input.
+ */
+export function parseStoredPdu(pdu: Pdu, version: RoomVersion, eventId: string): RoomEvent {
+  const ids = (key: string): readonly string[] => {
+    const list = pdu[key];
+    return Object.freeze(Array.isArray(list) ? list.map((r) => (Array.isArray(r) ? r[0] : r) as string) : []);
+  };
+  const content = pdu.content as JsonObject;
+  const sender = pdu.sender as string;
+  const redacts = version.redactsInContent ? content.redacts : pdu.redacts;
+  return Object.freeze({
+    eventId,
+    roomId: pdu.room_id as string,
+    type: pdu.type as string,
+    stateKey: pdu.state_key as string | undefined,
+    sender,
+    origin: domainOf(sender)!,
+    content,
+    prevEvents: ids('prev_events'),
+    authEvents: ids('auth_events'),
+    depth: pdu.depth as number,
+    originServerTs: pdu.origin_server_ts as number,
+    redacts: typeof redacts === 'string' ? redacts : undefined,
     roomVersion: version,
     pdu,
   });

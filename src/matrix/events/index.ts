@@ -4,7 +4,7 @@
 export * from './room-versions.js';
 export * from './types.js';
 export { EventFormatError } from './errors.js';
-export { parsePdu, MAX_PDU_BYTES, MAX_ID_BYTES, MAX_PREV_EVENTS, MAX_AUTH_EVENTS } from './format.js';
+export { parsePdu, parseStoredPdu, MAX_PDU_BYTES, MAX_ID_BYTES, MAX_PREV_EVENTS, MAX_AUTH_EVENTS } from './format.js';
 export { redactPdu, redactContent, keptTopLevelKeys } from './redaction.js';
 export { computeContentHash, checkContentHash, computeReferenceHash, computeEventId, eventIdFromReferenceHash } from './hashes.js';
 export { buildPdu, type EventRef, type EventFields, type BuildOptions } from './build.js';

@@ -2,14 +2,15 @@
 // resident side of joins, leaves and invites, and what a homeserver asks of a
 // room participant. Each request passes the peer's hooks first (a test may
 // reject, delay or answer it), then the room peer handed in answers it.
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { MatrixError, badJson } from '../../matrix/errors.js';
 import { addRoute } from '../matrix-errors.js';
 import type { RoomPeer } from '../../rooms/peer.js';
 import { consultHooks, type FederationEndpoint } from '../../rooms/hooks.js';
+import { requestLifetime } from '../request-signal.js';
 
 export interface RoomRouteDeps {
-  peer: Pick<RoomPeer, 'hooks' | 'transactions' | 'resident' | 'queries' | 'originSeen'>;
+  peer: Pick<RoomPeer, 'hooks' | 'transactions' | 'resident' | 'queries' | 'originSeen' | 'admission'>;
   auth: preHandlerAsyncHookHandler;
 }
 
@@ -25,6 +26,12 @@ function origin(request: FastifyRequest): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Work for a request whose sender stopped waiting is dropped after this: far
+ * beyond what a transaction may spend fetching (30 s), so it only cuts work
+ * nobody reads; a sender that goes away stops its work at once.
+ */
+const ANSWER_WITHIN_MS = 120_000;
 
 export function registerRoomRoutes(app: FastifyInstance, deps: RoomRouteDeps): void {
   const { peer } = deps;
@@ -32,28 +39,35 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRouteDeps): v
     method: 'GET' | 'PUT' | 'POST',
     url: string,
     endpoint: FederationEndpoint,
-    handler: (request: FastifyRequest, params: Params) => unknown,
+    handler: (request: FastifyRequest, params: Params, signal: AbortSignal) => unknown,
     bodyLimit?: number,
   ) =>
     addRoute(
       app,
       url,
       {
-        [method]: async (request: FastifyRequest) => {
+        [method]: async (request: FastifyRequest, reply: FastifyReply) => {
           const params = request.params as Params;
           peer.originSeen(origin(request));
           const decision = await consultHooks(peer.hooks, { endpoint, origin: origin(request), params, query: request.query as Record<string, unknown>, body: request.body });
           if (decision?.delayMs !== undefined) await sleep(decision.delayMs);
           if (decision?.reject) throw new MatrixError(decision.reject.status, decision.reject.errcode, decision.reject.error ?? 'Refused by a hook');
           if (decision?.respond !== undefined) return decision.respond;
-          return handler(request, params);
+          const lifetime = requestLifetime(reply, ANSWER_WITHIN_MS);
+          try {
+            // Transactions have their own lanes, one at a time per origin (transactions.ts).
+            if (endpoint === 'send') return await handler(request, params, lifetime.signal);
+            return await peer.admission.run(origin(request), () => handler(request, params, lifetime.signal), lifetime.signal);
+          } finally {
+            lifetime.done();
+          }
         },
       },
       { preHandler: deps.auth, ...(bodyLimit !== undefined ? { bodyLimit } : {}) },
     );
   const fed = '/_matrix/federation';
 
-  route('PUT', `${fed}/v1/send/:txnId`, 'send', (r, p) => peer.transactions.receive(origin(r), p.txnId!, r.body), SEND_BODY_LIMIT);
+  route('PUT', `${fed}/v1/send/:txnId`, 'send', (r, p, signal) => peer.transactions.receive(origin(r), p.txnId!, r.body, signal), SEND_BODY_LIMIT);
 
   const versions = (q: unknown): string[] => {
     const ver = (q as { ver?: unknown }).ver;
