@@ -3,7 +3,9 @@
 // node:https server with the same certificate, each asked once for the key
 // document and then left alone for a second. What fedpeer adds is its code
 // and libraries; what it needs only on demand (ACME, certificate creation,
-// the check page) is loaded when used (docs/PERFORMANCE.md).
+// the check page) is loaded when used, and start-up's burst does not leave
+// a grown young generation or optimised code behind (src/lean-start.ts;
+// docs/PERFORMANCE.md).
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

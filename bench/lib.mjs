@@ -62,7 +62,7 @@ export async function startChild(args, { readyPattern, env = {}, logFile } = {})
  * bounded by `timeoutSeconds` per request); `onMidway` runs halfway through a
  * timed run (for RSS samples).
  */
-export async function load({ url, seconds, amount, timeoutSeconds, connections = 50, servername, ca, onMidway, method = 'GET', body, headers }) {
+export async function load({ url, seconds, amount, timeoutSeconds, connections = 50, servername, ca, onMidway, method = 'GET', body, headers, requests }) {
   const timer = onMidway && seconds ? setTimeout(onMidway, (seconds * 1000) / 2) : undefined;
   const result = await autocannon({
     url,
@@ -72,6 +72,8 @@ export async function load({ url, seconds, amount, timeoutSeconds, connections =
     method,
     body,
     headers,
+    // A sequence of {method, path, headers} each connection cycles through (distinct signed requests).
+    ...(requests ? { requests } : {}),
     servername,
     tlsOptions: ca ? { ca, servername } : undefined,
   });
@@ -127,9 +129,10 @@ export function machine() {
  * A fedpeer child whose server name is its own IP literal (`<address>:8448`),
  * so peers reach it without DNS: certificate for the address from the dev CA
  * `ca`, a fresh signing key, outbound trust in that CA and the 127.70/16 block.
- * `extra` is appended to its homeserver.yaml. Writes the files under `dir`.
+ * `extra` is appended to its homeserver.yaml; `nodeArgs` go to node before the
+ * script (--cpu-prof, say). Writes the files under `dir`.
  */
-export async function startPeer({ dir, caCertPath, ca, address, extra = '', resources = ['federation', 'keys'] }) {
+export async function startPeer({ dir, caCertPath, ca, address, extra = '', resources = ['federation', 'keys'], nodeArgs = [] }) {
   const { issueCertificate } = await import('../dist/server/dev-ca.js');
   const { formatSigningKeys, generateSigningKey } = await import('../dist/matrix/signing-key.js');
   const { writeFileSync } = await import('node:fs');
@@ -158,7 +161,7 @@ listeners:
 `,
   );
   const logFile = join(dir, `${address}.log`);
-  const child = await startChild(['dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile });
+  const child = await startChild([...nodeArgs, 'dist/cli.js', 'serve', '--config', cfg], { readyPattern: /fedpeer: serving/, logFile });
   return { ...child, signingKeyPath, logFile, renewCertificate: writeCert };
 }
 

@@ -1,9 +1,8 @@
 // Issue 14 on the private internet: a hostile client and hostile servers
 // against a real fedpeer (n.test, in this process, so its event loop is the
 // one measured), each attack reproduced and its bound measured.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import * as https from 'node:https';
-import * as net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
@@ -11,6 +10,7 @@ import { join } from 'node:path';
 import { federationWorld } from './harness/federation.js';
 import { startHttpsServer, type TestHttpsServer } from './harness/https-server.js';
 import { startFixture, type Fixture } from './harness/server-fixture.js';
+import { tarPit } from './harness/tar-pit.js';
 import { generateSigningKey, type SigningKey } from '../src/matrix/signing-key.js';
 import { buildXMatrixHeader, signJson } from '../src/matrix/signing.js';
 import { checkServerKeys, KEY_DOCUMENT_LIMITS } from '../src/matrix/server-keys.js';
@@ -62,24 +62,6 @@ const json = (body: unknown) => (_req: IncomingMessage, res: ServerResponse) => 
 };
 function keyDoc(server: string, key: SigningKey, extra: Record<string, unknown> = {}) {
   return signJson({ server_name: server, verify_keys: { [key.keyId]: { key: key.publicKeyBase64 } }, old_verify_keys: {}, valid_until_ts: Date.now() + 3_600_000, ...extra }, server, key);
-}
-
-/** A tar pit at `address`:8448: accepts TCP, never answers; its open connections, for counting. */
-async function tarPit(t: Test, address: string): Promise<Set<net.Socket>> {
-  const sockets = new Set<net.Socket>();
-  const pit = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    // Read (and ignore) the ClientHello, so a client's close is seen.
-    s.resume();
-  });
-  await new Promise<void>((r) => pit.listen(8448, address, r));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((r) => pit.close(r));
-  });
-  return sockets;
 }
 
 function request(opts: { method?: string; path: string; body?: unknown; headers?: Record<string, string | string[]>; abortAfterMs?: number }) {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createKeyStore, type KeyFetchers } from '../src/federation/keys.js';
+import { createKeyStore, missingKeyReason, type KeyFetchers } from '../src/federation/keys.js';
 import { buildKeyDocument } from '../src/server/key-document.js';
 import { generateSigningKey, type SigningKey } from '../src/matrix/signing-key.js';
 import { signJson } from '../src/matrix/signing.js';
@@ -38,7 +38,7 @@ t.test('direct fetch, cache, shared concurrent fetch, expiry', async (t) => {
   t.equal(calls, 1, '50 concurrent lookups, one fetch');
   t.ok(results.every((r) => r.keys?.verifyKeys['ed25519:a']));
   t.equal((await store.getServerKeys('o.test')).source, 'cache');
-  t.ok(await store.lookupVerifyKey('o.test', 'ed25519:a'));
+  t.ok((await store.lookupVerifyKey('o.test', 'ed25519:a')).key);
   now += DAY + 1;
   t.equal((await store.getServerKeys('o.test')).source, 'direct', 'refetched after valid_until_ts');
   t.equal(calls, 2);
@@ -55,14 +55,14 @@ t.test('a key replaced after caching is found by one refetch, not one per reques
     logger: silent,
     refetchUnknownKeyAfterMs: 60_000,
   });
-  t.ok(await store.lookupVerifyKey('o.test', 'ed25519:old'));
+  t.ok((await store.lookupVerifyKey('o.test', 'ed25519:old')).key);
   current = generateSigningKey('new');
-  t.equal(await store.lookupVerifyKey('o.test', 'ed25519:new'), null, 'keys fetched less than a minute ago are not fetched again');
+  t.same(await store.lookupVerifyKey('o.test', 'ed25519:new'), { key: null, reason: 'no current key ed25519:new for o.test (its key document, fetched less than a minute ago, lists ed25519:old)' }, 'keys fetched less than a minute ago are not fetched again');
   t.equal(calls, 1);
   now += 60_000;
-  t.ok(await store.lookupVerifyKey('o.test', 'ed25519:new'), 'new key found');
+  t.ok((await store.lookupVerifyKey('o.test', 'ed25519:new')).key, 'new key found');
   t.equal(calls, 2);
-  for (let i = 0; i < 50; i++) t.equal(await store.lookupVerifyKey('O.TEST', `ed25519:bogus${i}`), null);
+  for (let i = 0; i < 50; i++) t.equal((await store.lookupVerifyKey('O.TEST', `ed25519:bogus${i}`)).key, null);
   t.equal(calls, 2, '50 unknown key ids (and letter cases) of one origin within the minute: no fetch');
   now += 60_000;
   await store.lookupVerifyKey('o.test', 'ed25519:bogus');
@@ -125,6 +125,36 @@ t.test('invalid direct answers fall back to trusted notaries, checked twice', as
     logger: silent,
   });
   t.match((await noKeys.getServerKeys('o.test')).attempts[1]!.checks.at(-1)!.detail, /no verify_keys configured for notary m.test/);
+});
+
+t.test('a key lookup without a key says why: the failed fetch and its cause, or what the document lists', async (t) => {
+  const now = 5_000_000;
+  const origin = generateSigningKey('o');
+  const notaryKey = generateSigningKey('n');
+  const old = buildKeyDocument({ serverName: 'old.test', signingKeys: [origin], oldVerifyKeys: { 'ed25519:was': { key: origin.publicKeyBase64, expiredTs: now - 1 } }, refreshIntervalMs: DAY, now: () => now }).object;
+  const store = createKeyStore({
+    fetchers: {
+      direct: async (name) => {
+        if (name === 'down.test') throw new Error('connect: connection-refused: 192.0.2.1:8448 refused the connection');
+        if (name === 'expired.test') return { ...doc(name, [origin], now - 2 * DAY), valid_until_ts: now - DAY };
+        return name === 'old.test' ? old : doc(name, [origin], now);
+      },
+      notary: async () => ({ server_keys: [] }),
+    },
+    trustedKeyServers: [{ serverName: 'notary.test', verifyKeys: { [notaryKey.keyId]: notaryKey.publicKeyBase64 }, acceptKeysInsecurely: false }],
+    now: () => now,
+    logger: silent,
+  });
+  t.same(await store.lookupVerifyKey('DOWN.test', 'ed25519:o'), {
+    key: null,
+    reason: 'no current key ed25519:o for down.test: could not fetch keys of down.test: direct: connect: connection-refused: 192.0.2.1:8448 refused the connection; notary notary.test: the notary returned no keys for down.test',
+  });
+  t.match((await store.lookupVerifyKey('expired.test', 'ed25519:o')) as { reason: string }, { reason: /could not fetch keys of expired.test: direct: its key document was refused: .*valid_until_ts/ });
+  t.same(await store.lookupVerifyKey('old.test', 'ed25519:was'), { key: null, reason: 'ed25519:was of old.test is an old key (old_verify_keys), not a current one' });
+  // Fetched just now, as this lookup's own fetch: the document's key ids.
+  t.same(await store.lookupVerifyKey('fine.test', 'ed25519:other'), { key: null, reason: 'no current key ed25519:other for fine.test (its key document lists ed25519:o)' });
+  t.equal(missingKeyReason('x.test', 'ed25519:k', { attempts: [] }), 'no current key ed25519:k for x.test');
+  t.equal(missingKeyReason('x.test', 'ed25519:k', { attempts: [{ source: 'direct', ok: false, checks: [{ check: 'json_object', ok: true, detail: 'a JSON object' }] }] }), 'no current key ed25519:k for x.test: could not fetch keys of x.test: no usable key document');
 });
 
 t.test('the last good answer is kept through failures when asked', async (t) => {

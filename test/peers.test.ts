@@ -73,9 +73,9 @@ t.test('B refuses bad requests with 401 M_UNAUTHORIZED', async (t) => {
     ['wrong origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'c.test', destination: 'b.test' }, A.key), /no current key|does not verify/],
     ['wrong destination', buildXMatrixHeader({ method: 'GET', uri, origin: 'a.test', destination: 'c.test' }, A.key), /destination "c.test" is not this server/],
     ['malformed header', 'X-Matrix origin="a.test",key=', /Malformed X-Matrix/],
-    ['unknown origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'nowhere.test', destination: 'b.test' }, A.key), /no current key .* for nowhere\.test: fetching its keys failed \(direct: .+\)$/],
+    ['unknown origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'nowhere.test', destination: 'b.test' }, A.key), /no current key .* for nowhere\.test: could not fetch keys of nowhere\.test: .+$/],
     // The real cause, not only the missing key: the origin's address is blocked (what Synapse's own blocklist looks like from fedpeer).
-    ['blocked origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'blocked.test', destination: 'b.test' }, A.key), /^X-Matrix signature check failed: no current key ed25519:\S+ for blocked\.test: fetching its keys failed \(direct: blocklist: ip_range_blacklist: every address of blocked\.test is in ip_range_blacklist \(10\.9\.8\.7\)\)$/],
+    ['blocked origin', buildXMatrixHeader({ method: 'GET', uri, origin: 'blocked.test', destination: 'b.test' }, A.key), /^X-Matrix signature check failed: no current key ed25519:\S+ for blocked\.test: could not fetch keys of blocked\.test: blocklist: ip_range_blacklist: every address of blocked\.test is in ip_range_blacklist \(10\.9\.8\.7\)$/],
   ];
   dns.set('blocked.test', 'A', '10.9.8.7');
   for (const [name, header, reason] of cases) {
@@ -114,7 +114,35 @@ t.test('expired keys: an origin whose key document is past valid_until_ts is ref
   dns.set('d.test', 'A', addr(4, 1));
   const header = buildXMatrixHeader({ method: 'GET', uri: profile, origin: 'd.test', destination: 'b.test' }, dKey);
   const err = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => header }).catch((e) => e);
-  t.match(err, { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: /no current key ed25519:d for d\.test: fetching its keys failed \(direct: .*valid_until_ts/ } });
+  t.match(err, { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: /no current key ed25519:d for d\.test: could not fetch keys of d\.test: .*valid_until_ts/ } });
+});
+
+t.test('an origin whose keys cannot be fetched: the 401 names the failed fetch and its cause', async (t) => {
+  // Synapse shows a remote 401's text to its users, so "no current key" alone would send them looking at keys, not at the fetch.
+  const eKey = generateSigningKey('e');
+  dns.set('blocked.test', 'A', '10.1.2.3');
+  const blocked = buildXMatrixHeader({ method: 'GET', uri: profile, origin: 'blocked.test', destination: 'b.test' }, eKey);
+  const err = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => blocked }).catch((e) => e);
+  t.match(err, { status: 401, body: { errcode: 'M_UNAUTHORIZED' } });
+  t.equal(
+    err.body.error,
+    'X-Matrix signature check failed: no current key ed25519:e for blocked.test: could not fetch keys of blocked.test: blocklist: ip_range_blacklist: every address of blocked.test is in ip_range_blacklist (10.1.2.3)',
+  );
+
+  // A certificate from a CA B does not trust.
+  const leaf = await pki.leaf(['refused.test'], { untrusted: true });
+  const refused = await startHttpsServer({ address: addr(5, 1), port: 8448, certificates: { certPem: leaf.chainPem, keyPem: leaf.keyPem }, handler: (_req, res) => void res.end('{}') });
+  t.teardown(() => refused.close());
+  dns.set('refused.test', 'A', addr(5, 1));
+  const header = buildXMatrixHeader({ method: 'GET', uri: profile, origin: 'refused.test', destination: 'b.test' }, eKey);
+  const err2 = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => header }).catch((e) => e);
+  t.match(err2, { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: /^X-Matrix signature check failed: no current key ed25519:e for refused.test: could not fetch keys of refused.test: tls: .*certificate/ } });
+  t.equal(refused.requests.length, 0, 'nothing was asked of a server whose certificate was refused');
+
+  // Keys fetched, but the key id is not among them.
+  const wrongId = buildXMatrixHeader({ method: 'GET', uri: profile, origin: 'a.test', destination: 'b.test' }, { ...A.key, keyId: 'ed25519:gone' });
+  const err3 = await A.server.peer.client.request('b.test', 'GET', profile, { sign: () => wrongId }).catch((e) => e);
+  t.match(err3, { status: 401, body: { error: new RegExp(`no current key ed25519:gone for a.test \\(its key document(, fetched less than a minute ago,)? lists ${A.key.keyId}\\)`) } });
 });
 
 t.test('B as notary for C: the origin signature kept, B signature added', async (t) => {

@@ -40,7 +40,7 @@ t.test('X-Forwarded-For is believed only from limits.trusted_proxies', async (t)
   const { generateSigningKey } = await import('../src/matrix/signing-key.js');
   const config = defaultConfig({ baseDir: '/tmp', raw: { server_name: 'rl.test', limits: { rate_limit: { per_second: 1, burst: 1 }, trusted_proxies: ['10.0.0.5'] } } });
   const keyPublisher = createKeyPublisher({ serverName: 'rl.test', signingKeys: [generateSigningKey()], oldVerifyKeys: {}, refreshIntervalMs: 86_400_000, now: Date.now });
-  const remoteKeys = { getServerKeys: async () => ({}), lookupVerifyKey: async () => null };
+  const remoteKeys = { getServerKeys: async () => ({}), lookupVerifyKey: async () => ({ key: null, reason: 'none' }) };
   const app = await buildApp(config, { keyPublisher, logger: pino({ level: 'silent' }), remoteKeys }, { resources: new Set(['federation', 'keys']), trustProxy: true });
   t.teardown(() => app.close());
   const ask = (remoteAddress: string, forwarded: string) =>

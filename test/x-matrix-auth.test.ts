@@ -15,7 +15,10 @@ async function app(opts: { whitelist?: string[] } = {}) {
   installErrorHandlers(a, pino({ level: 'silent' }));
   const pre = xMatrixAuth({
     serverName: 'me.test',
-    lookupKey: async (server, id) => keys[server]?.[id]?.publicKey ?? null,
+    lookupKey: async (server, id) => {
+      const key = keys[server]?.[id]?.publicKey;
+      return key ? { key } : { key: null, reason: `no current key ${id} for ${server}` };
+    },
     ...(opts.whitelist ? { domainWhitelist: opts.whitelist } : {}),
   });
   a.route({ method: ['GET', 'PUT'], url: '/_matrix/federation/v1/thing', preHandler: pre, handler: async (req) => ({ origin: req.xMatrixOrigin }) });

@@ -6,7 +6,7 @@ import type { Config } from '../config/types.js';
 import { createFairLimiter } from '../federation/fair-limiter.js';
 import { tlsPolicyFromConfig } from '../federation/tls-policy.js';
 import { renderHtmlForm, renderHtmlReport } from './report-html.js';
-import { cachedChecker, runCheck, type CheckOptions, type RunContext } from './run.js';
+import { cachedChecker, runCheck, type CheckOptions, type RunContext, type RunRequest } from './run.js';
 import { invalidNameTesterReport, testerReport, type TesterReport } from './tester.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import type { CheckReport } from './types.js';
@@ -17,15 +17,17 @@ export interface CheckPageService {
   /**
    * The report of `serverName` (cached for a minute unless `fresh`), as a
    * page and as the JSON form. `client` is the visitor's address: checks are
-   * queued fairly per visitor; a full queue rejects with QueueFullError, and
-   * a check still waiting when `signal` fires is dropped (AbandonedError).
+   * queued fairly per visitor; a full queue rejects with QueueFullError.
+   * `signal` fires when the visitor left: they are answered AbandonedError at
+   * once, and a check nobody else waits for is dropped from the queue, or
+   * cancelled (its connections closed) when it is running.
    */
   report(serverName: string, context?: RunContext): Promise<{ html: string; json: CheckReport }>;
   /** The same report in matrix-federation-tester's shape, queued and cached as `report`; `ok` is its FederationOK. */
   tester(serverName: string, context?: RunContext): Promise<{ report: TesterReport; ok: boolean }>;
 }
 
-export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPolicy'> {
+export interface CheckPageOptions extends Omit<CheckOptions, 'config' | 'tlsPolicy' | 'signal'> {
   config: Config;
   /** The path the page is served at, for the form's action. */
   path: string;
@@ -45,7 +47,8 @@ export async function createCheckPageService(opts: CheckPageOptions): Promise<Ch
   // bound, and one visitor must not hold the queue: the next check to start
   // is the next visitor's in turn.
   const queue = createFairLimiter({ total: maxConcurrent ?? 4, perKey: 1, maxQueued: maxQueued ?? 16, maxQueuedPerKey: 2 });
-  const run = (name: string, context: RunContext = {}) => queue.run(context.client ?? '', () => runCheck(name, { ...probe, config, tlsPolicy }), context.signal);
+  // The run's signal fires when every visitor waiting for it left: still queued, it is dropped; running, cancelled.
+  const run = (name: string, request: RunRequest) => queue.run(request.client ?? '', () => runCheck(name, { ...probe, config, tlsPolicy, signal: request.signal }), request.signal);
   const checker = cachedChecker(run, {
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(probe.now ? { now: probe.now } : {}),

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/types.js';
 import { buildFederationParts, USER_AGENT, type FederationParts } from '../federation/client.js';
 import { FederationError } from '../federation/errors.js';
+import { AbandonedError } from '../federation/fair-limiter.js';
 import { exchangeFirstReachable, type ExchangeResponse, type Target } from '../federation/exchange.js';
 import { createServerNameResolver, type Resolution, type ResolutionStep } from '../federation/resolver.js';
 import { isProxied, routeReport } from '../federation/routes.js';
@@ -52,6 +53,12 @@ export interface ProbeOptions {
   wellKnownTimeoutMs?: number;
   /** Targets looked at, in order; default 10. */
   maxTargets?: number;
+  /**
+   * Fires when nobody wants the report any more (every visitor of the check
+   * page waiting for it left): open connections are closed, nothing new is
+   * started, and the run rejects with AbandonedError.
+   */
+  signal?: AbortSignal;
 }
 
 const SMALL_BODY_MAX_BYTES = 64 * 1024;
@@ -66,6 +73,12 @@ interface Timeouts {
   connectMs: number;
   handshakeMs: number;
   requestMs: number;
+  signal?: AbortSignal;
+}
+
+/** Between steps of a run: stops one nobody waits for. */
+function stopIfCancelled(t: Timeouts): void {
+  if (t.signal?.aborted) throw new AbandonedError('the check was cancelled: nobody waits for it');
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time, keeping the order. */
@@ -190,6 +203,7 @@ async function get(parts: FederationParts, target: Target, path: string, maxByte
     timeoutMs: t.requestMs,
     connectTimeoutMs: t.connectMs,
     maxBytes,
+    ...(t.signal ? { signal: t.signal } : {}),
   });
 }
 
@@ -243,10 +257,14 @@ async function probeTarget(parts: FederationParts, target: Target, serverName: s
   if (verdict.blocked) {
     return { ...base, tcp: { ok: false, ms: null, error: `not dialled: ${target.address} is in ip_range_blacklist ${verdict.rule}` }, tls: null, version: null, keys: null };
   }
-  const { tcp, tls } = await probeTls(target, parts.tls, { connectTimeoutMs: t.connectMs, handshakeTimeoutMs: t.handshakeMs, now });
+  stopIfCancelled(t);
+  const { tcp, tls } = await probeTls(target, parts.tls, { connectTimeoutMs: t.connectMs, handshakeTimeoutMs: t.handshakeMs, now, ...(t.signal ? { signal: t.signal } : {}) });
+  stopIfCancelled(t);
   // Like any outbound request: nothing is sent before the certificate is accepted.
   if (!tls?.accepted) return { ...base, tcp, tls, version: null, keys: null };
-  const [version, keys] = [await checkVersion(parts, target, t), await checkKeys(parts, target, serverName, now, t)];
+  const version = await checkVersion(parts, target, t);
+  stopIfCancelled(t);
+  const keys = await checkKeys(parts, target, serverName, now, t);
   return { ...base, tcp, tls, version, keys };
 }
 
@@ -257,7 +275,7 @@ async function fetchUrl(parts: FederationParts, url: URL, headers: Record<string
   return exchangeFirstReachable(
     parts.transport,
     targets,
-    { method: 'GET', path: `${url.pathname}${url.search}`, headers: { 'user-agent': USER_AGENT, ...headers }, connectTimeoutMs: t.connectMs, maxBytes: SMALL_BODY_MAX_BYTES },
+    { method: 'GET', path: `${url.pathname}${url.search}`, headers: { 'user-agent': USER_AGENT, ...headers }, connectTimeoutMs: t.connectMs, maxBytes: SMALL_BODY_MAX_BYTES, ...(t.signal ? { signal: t.signal } : {}) },
     performance.now() + t.requestMs,
   );
 }
@@ -304,7 +322,8 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
   const now = opts.now ?? Date.now;
   const started = performance.now();
   const checkedAt = now();
-  const t: Timeouts = { connectMs: opts.connectTimeoutMs ?? 5000, handshakeMs: opts.handshakeTimeoutMs ?? 10_000, requestMs: opts.requestTimeoutMs ?? 10_000 };
+  const t: Timeouts = { connectMs: opts.connectTimeoutMs ?? 5000, handshakeMs: opts.handshakeTimeoutMs ?? 10_000, requestMs: opts.requestTimeoutMs ?? 10_000, ...(opts.signal ? { signal: opts.signal } : {}) };
+  stopIfCancelled(t);
   const parts = await buildFederationParts({
     config: opts.config,
     now,
@@ -315,6 +334,9 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
     ...(opts.dnsTimeoutMs ? { dnsTimeoutMs: opts.dnsTimeoutMs } : {}),
     ...(opts.wellKnownTimeoutMs ? { wellKnownTimeoutMs: opts.wellKnownTimeoutMs } : {}),
   });
+  // The well-known fetch inside resolution takes no signal: closing the pools ends it (and any other exchange).
+  const cancel = (): void => parts.transport.close();
+  opts.signal?.addEventListener('abort', cancel, { once: true });
   try {
     // The resolver's own well-known lookup, recorded for its structured facts.
     let wk: WellKnownResult | undefined;
@@ -328,6 +350,7 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
       if (!(e instanceof FederationError)) throw e;
       error = e;
     }
+    stopIfCancelled(t);
     const steps = resolution?.steps ?? ((error?.steps ?? []) as ResolutionStep[]);
     const route = resolution ? routeOf(steps) : null;
     const delegated = wk?.server ?? null;
@@ -340,7 +363,9 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
     const targets = await mapLimit(all.slice(0, maxTargets), PARALLEL, async (target) =>
       probeTarget(parts, target, serverName, await srvTargetOf(parts, usedSrv, target), checkedAt, t),
     );
+    stopIfCancelled(t);
     const clientWellKnown = own?.kind === 'dns' ? await checkClientWellKnown(parts, own.host, t) : null;
+    stopIfCancelled(t);
     return {
       version: REPORT_VERSION,
       server_name: serverName,
@@ -362,6 +387,7 @@ export async function probeServer(serverName: string, opts: ProbeOptions): Promi
       dns_servers: [...parts.dns.servers],
     };
   } finally {
+    opts.signal?.removeEventListener('abort', cancel);
     parts.transport.close();
   }
 }

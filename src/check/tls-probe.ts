@@ -23,6 +23,8 @@ export interface TlsProbeOptions {
   handshakeTimeoutMs: number;
   /** Wall clock for days_left. */
   now: number;
+  /** Fires when nobody wants the result: the sockets are closed at once. */
+  signal?: AbortSignal;
 }
 
 export type TlsProbeResult = Pick<TargetReport, 'tcp' | 'tls'>;
@@ -110,12 +112,17 @@ export function probeTls(target: Target, policy: TlsPolicy, opts: TlsProbeOption
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       tlsSocket?.destroy();
       raw?.destroy();
       resolve(result);
     };
+    const onAbort = (): void =>
+      finish({ tcp: { ok: tcpMs !== null, ms: tcpMs, error: tcpMs === null ? 'cancelled' : null }, tls: tcpMs === null ? null : failedTls('aborted', 'cancelled: nobody waits for the result', trust) });
+    if (opts.signal?.aborted) return resolve({ tcp: { ok: false, ms: null, error: 'cancelled' }, tls: null });
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     // Through a proxy "TCP" is the tunnel: the proxy reached the server (an onion service may take seconds).
-    let timer = setTimeout(() => finish({ tcp: { ok: false, ms: null, error: `no TCP connection within ${opts.connectTimeoutMs} ms` }, tls: null }), opts.connectTimeoutMs);
+    let timer: NodeJS.Timeout = setTimeout(() => finish({ tcp: { ok: false, ms: null, error: `no TCP connection within ${opts.connectTimeoutMs} ms` }, tls: null }), opts.connectTimeoutMs);
     dialTarget(target, { connectTimeoutMs: opts.connectTimeoutMs, setupTimeoutMs: opts.connectTimeoutMs }).then(
       (socket) => {
         raw = socket;

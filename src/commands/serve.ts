@@ -1,6 +1,7 @@
 // `fedpeer serve`: the composition root of the inbound side. It reads the
 // signing keys and certificates the config names, builds one app per
 // listener and binds them.
+import { existsSync } from 'node:fs';
 import { access, readFile, writeFile, rm } from 'node:fs/promises';
 import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -24,6 +25,7 @@ import type { AcmeManager, AcmeTiming } from '../acme/manager.js';
 import { createPeerServices, type PeerServices } from './outbound.js';
 import { CHECK_PAGE_PATH } from '../server/routes/check-page.js';
 import { createRoomPeer, roomStoreDir, type RoomPeer } from '../rooms/peer.js';
+import { lazyRoomPeer } from './lazy-room-peer.js';
 import { peerIdentity } from '../rooms/identity.js';
 import { buildControlApp } from '../control/app.js';
 import { createHookRules, type HookRules } from '../control/hook-rules.js';
@@ -189,21 +191,29 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   };
   const checkPage = config.checkPage.enabled ? await (await import('../check/page.js')).createCheckPageService({ config, path: CHECK_PAGE_PATH, ...outbound }) : undefined;
   const peer = await createPeerServices({ config, logger, signingKey: signingKeys[0]!, longRunning: true, ...(tallies ? { tallies } : {}), ...outbound });
-  let rooms: RoomPeer;
-  try {
-    rooms = createRoomPeer({
+  const storeDir = roomStoreDir(config.dataDir);
+  const lazyRooms = lazyRoomPeer(() =>
+    createRoomPeer({
       identity: peerIdentity(config.serverName, signingKeys[0]!, config.testUsers),
-      store: roomStoreDir(config.dataDir),
+      store: storeDir,
       request: (destination, method, path, o = {}) => peer.client.request(destination, method, path, o),
       keys: peer.keyStore,
       resetBackoff: (destination) => peer.client.backoff?.success(destination),
       logger,
       now,
       ...(opts.rooms ?? {}),
-    });
-  } catch (e) {
-    await peer.close();
-    throw e;
+    }),
+  );
+  const rooms = lazyRooms.peer;
+  // A store that exists is opened now: it may hold transactions queued before
+  // a restart, and a broken one fails the start. A new one waits for rooms.
+  if (existsSync(storeDir)) {
+    try {
+      lazyRooms.open();
+    } catch (e) {
+      await peer.close();
+      throw e;
+    }
   }
   let control: RunningServer['control'];
   if (effectiveListeners(config).some((l) => l.type === 'control')) {

@@ -125,18 +125,49 @@ export interface KeyStore {
    * falls back to the last good answer.
    */
   getServerKeys(serverName: string, opts?: KeyRequestOptions): Promise<KeyLookup>;
-  /** A current (verify_keys, not old) key for X-Matrix; an unknown key id refetches within the throttle. */
-  lookupVerifyKey(serverName: string, keyId: string, opts?: { signal?: AbortSignal }): Promise<VerifyKey | null>;
+  /**
+   * A current (verify_keys, not old) key for X-Matrix; an unknown key id
+   * refetches within the throttle. Without one, says why (the failed fetch
+   * and its cause), for the 401 the origin's users are shown.
+   */
+  lookupVerifyKey(serverName: string, keyId: string, opts?: { signal?: AbortSignal }): Promise<VerifyKeyAnswer>;
   cached(serverName: string): VerifiedServerKeys | undefined;
   /** A current key from the cache when it is still valid, without fetching or waiting. */
   cachedVerifyKey(serverName: string, keyId: string): VerifyKey | undefined;
-  /** Why the last fetch of a server's keys failed (each source tried), or undefined when it did not fail. */
-  lastFetchFailure(serverName: string): string | undefined;
   /** Cached servers and their bytes, for tests and diagnostics. */
   stats(): { entries: number; bytes: number; fetchesRunning: number; fetchesQueued: number };
   /** Writes the cache file now (it is also written shortly after each change). */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A current key of a server, or why there is none. */
+export type VerifyKeyAnswer = { key: VerifyKey } | { key: null; reason: string };
+
+function attemptFailure(a: KeyAttempt): string {
+  if (a.error !== undefined) return a.error;
+  const failed = a.checks.filter((c) => !c.ok);
+  return failed.length ? `its key document was refused: ${failed.map((c) => `${c.check}: ${c.detail}`).join(', ')}` : 'no usable key document';
+}
+
+/**
+ * Why `lookup` holds no current key `keyId` of `serverName`, in one line:
+ * the fetch that failed and its cause (a blocklisted address, a refused
+ * certificate, a refused document), or the key ids the document does list.
+ */
+export function missingKeyReason(serverName: string, keyId: string, lookup: KeyLookup): string {
+  const keys = lookup.keys;
+  if (keys && !lookup.stale) {
+    if (keyId in keys.oldVerifyKeys) return `${keyId} of ${serverName} is an old key (old_verify_keys), not a current one`;
+    const current = Object.keys(keys.verifyKeys);
+    const fetched = lookup.source === 'cache' ? ', fetched less than a minute ago,' : '';
+    return `no current key ${keyId} for ${serverName} (its key document${fetched} lists ${current.length ? current.join(', ') : 'none'})`;
+  }
+  const failed = lookup.attempts.filter((a) => !a.ok);
+  if (failed.length === 0) return `no current key ${keyId} for ${serverName}`;
+  // The source is worth naming only when notaries were asked too.
+  const parts = failed.map((a) => (failed.length === 1 && a.source === 'direct' ? attemptFailure(a) : `${a.source}: ${attemptFailure(a)}`));
+  return `no current key ${keyId} for ${serverName}: could not fetch keys of ${serverName}: ${parts.join('; ')}`;
 }
 
 interface Entry {
@@ -431,7 +462,8 @@ export function createKeyStore(opts: KeyStoreOptions): KeyStore {
 
     async lookupVerifyKey(serverName, keyId, o = {}) {
       const r = await store.getServerKeys(serverName, { keyIds: [keyId], ...(o.signal ? { signal: o.signal } : {}) });
-      return r.keys?.verifyKeys[keyId]?.publicKey ?? null;
+      const key = r.keys?.verifyKeys[keyId]?.publicKey;
+      return key ? { key } : { key: null, reason: missingKeyReason(normaliseServerName(serverName), keyId, r) };
     },
 
     cached: (serverName) => cache.get(normaliseServerName(serverName))?.keys,
@@ -445,12 +477,6 @@ export function createKeyStore(opts: KeyStoreOptions): KeyStore {
       }
       if (e === undefined || e.keys.effectiveValidUntilTs <= now()) return undefined;
       return e.keys.verifyKeys[keyId]?.publicKey;
-    },
-
-    lastFetchFailure(serverName) {
-      const last = lastFetch.get(normaliseServerName(serverName));
-      if (last === undefined || last.ok) return undefined;
-      return last.attempts.map((at) => `${at.source}: ${at.error ?? at.checks.filter((c) => !c.ok).map((c) => c.detail).join(', ')}`).join('; ');
     },
 
     stats: () => ({ entries: cache.size, bytes: cacheBytes, fetchesRunning: onBehalf.running + forAuth.running, fetchesQueued: onBehalf.queued + forAuth.queued }),

@@ -2,7 +2,7 @@
 // canonical JSON of the object without `signatures` and `unsigned`; other
 // servers' signatures are kept and ours is added.
 import sodium from 'sodium-native';
-import { canonicalJsonBytesWithout, type JsonObject, type JsonValue } from './canonical-json.js';
+import { canonicalJson, canonicalJsonBytesWithout, type JsonObject, type JsonValue } from './canonical-json.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import type { SigningKey } from './signing-key.js';
 
@@ -115,70 +115,146 @@ export function requestSigningObject(req: { method: string; uri: string; origin:
   return obj;
 }
 
+/**
+ * The bytes a request's signature covers: the canonical JSON of its signing
+ * object, written directly (every request signed or verified comes here).
+ * Anything without a canonical form (a lone surrogate, a float in the
+ * content) throws CanonicalJsonError, as signedBytes would.
+ */
+export function requestSignedBytes(req: { method: string; uri: string; origin: string; destination: string; content?: unknown }): Buffer {
+  const { method, uri, origin, destination } = req;
+  if (!isWellFormed(method) || !isWellFormed(uri) || !isWellFormed(origin) || !isWellFormed(destination)) return signedBytes(requestSigningObject(req));
+  let content = '';
+  if (req.content !== undefined) {
+    try {
+      content = `"content":${canonicalJson(req.content)},`;
+    } catch {
+      // The whole object's error names the path from its root ("content...").
+      return signedBytes(requestSigningObject(req));
+    }
+  }
+  // Keys in canonical order: content, destination, method, origin, uri.
+  return Buffer.from(`{${content}"destination":${JSON.stringify(destination)},"method":${JSON.stringify(method)},"origin":${JSON.stringify(origin)},"uri":${JSON.stringify(uri)}}`, 'utf8');
+}
+
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
 function quote(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
 /** Signs a request and returns the Authorization header value, every value quoted. */
 export function buildXMatrixHeader(req: { method: string; uri: string; origin: string; destination: string; content?: unknown }, key: SigningKey): string {
-  const sig = signDetached(signedBytes(requestSigningObject(req)), key);
+  const sig = signDetached(requestSignedBytes(req), key);
   return `X-Matrix origin=${quote(req.origin)},destination=${quote(req.destination)},key=${quote(key.keyId)},sig=${quote(sig)}`;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z:/[\]@]+/;
+// Character classes of RFC 9110 (tchar), of the token values servers send
+// (tchar plus `:/[]@`, for server names and key ids), and of JavaScript's
+// \s, which the header's whitespace has always been read as.
+const TCHAR = charClass("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+const VALUE_CHAR = charClass("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz:/[]@");
+
+function charClass(chars: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let i = 0; i < chars.length; i++) table[chars.charCodeAt(i)] = 1;
+  return table;
+}
+
+function isTchar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1;
+}
+
+function isSpace(c: number): boolean {
+  return (
+    c === 0x20 ||
+    (c >= 0x09 && c <= 0x0d) ||
+    (c >= 0xa0 && (c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff))
+  );
+}
 
 /**
  * Parses one Authorization header value with the X-Matrix scheme (RFC 9110
  * auth-params): scheme and parameter names case-insensitive, values as tokens
  * or quoted strings with backslash escapes, whitespace around `,` and `=`,
  * unknown parameters ignored. Returns null for another scheme.
+ *
+ * Every verified request goes through here, so it walks the header once by
+ * index and slices values out (a quoted value is copied character by
+ * character only when it holds an escape).
  */
 export function parseXMatrixHeader(header: string): XMatrixAuth | null {
-  const m = /^\s*([A-Za-z0-9!#$%&'*+\-.^_`|~]+)(?:\s+|$)/.exec(header);
-  if (!m || m[1]!.toLowerCase() !== 'x-matrix') return null;
-  let rest = header.slice(m[0].length);
-  const params = new Map<string, string>();
+  const n = header.length;
+  let i = 0;
+  while (i < n && isSpace(header.charCodeAt(i))) i++;
+  const schemeStart = i;
+  while (i < n && isTchar(header.charCodeAt(i))) i++;
+  if (i - schemeStart !== 8 || header.slice(schemeStart, i).toLowerCase() !== 'x-matrix') return null;
+  if (i < n && !isSpace(header.charCodeAt(i))) return null;
+  let origin: string | undefined;
+  let destination: string | undefined;
+  let key: string | undefined;
+  let sig: string | undefined;
+  // Parameters other than the four, for the given-twice check (real servers send none).
+  let others: Set<string> | undefined;
   while (true) {
-    rest = rest.replace(/^[\s,]+/, '');
-    if (rest === '') break;
-    const name = /^([A-Za-z0-9!#$%&'*+\-.^_`|~]+)\s*=\s*/.exec(rest);
-    if (!name) throw new XMatrixParseError(`malformed parameter near ${JSON.stringify(rest.slice(0, 20))}`);
-    rest = rest.slice(name[0].length);
+    while (i < n && (header.charCodeAt(i) === 0x2c || isSpace(header.charCodeAt(i)))) i++;
+    if (i >= n) break;
+    const nameStart = i;
+    while (i < n && isTchar(header.charCodeAt(i))) i++;
+    const nameEnd = i;
+    while (i < n && isSpace(header.charCodeAt(i))) i++;
+    if (nameEnd === nameStart || header.charCodeAt(i) !== 0x3d) throw new XMatrixParseError(`malformed parameter near ${JSON.stringify(header.slice(nameStart, nameStart + 20))}`);
+    i++;
+    while (i < n && isSpace(header.charCodeAt(i))) i++;
+    const name = header.slice(nameStart, nameEnd);
     let value: string;
-    if (rest.startsWith('"')) {
-      let i = 1;
-      value = '';
-      for (; i < rest.length; i++) {
-        const c = rest[i]!;
-        if (c === '\\') {
-          if (i + 1 >= rest.length) {
-            i = rest.length;
-            break;
-          }
-          value += rest[++i];
-        } else if (c === '"') break;
-        else value += c;
+    if (header.charCodeAt(i) === 0x22) {
+      const start = ++i;
+      let escaped = false;
+      while (i < n) {
+        const c = header.charCodeAt(i);
+        if (c === 0x22) break;
+        if (c === 0x5c) {
+          escaped = true;
+          i++;
+        }
+        i++;
       }
-      if (i >= rest.length) throw new XMatrixParseError(`unterminated quoted value for ${name[1]}`);
-      rest = rest.slice(i + 1);
+      if (i >= n) throw new XMatrixParseError(`unterminated quoted value for ${name}`);
+      value = escaped ? header.slice(start, i).replace(/\\(.)/gs, '$1') : header.slice(start, i);
+      i++;
     } else {
-      const tok = TOKEN.exec(rest);
-      if (!tok) throw new XMatrixParseError(`missing value for ${name[1]}`);
-      value = tok[0];
-      rest = rest.slice(value.length);
+      const start = i;
+      while (i < n && header.charCodeAt(i) < 128 && VALUE_CHAR[header.charCodeAt(i)] === 1) i++;
+      if (i === start) throw new XMatrixParseError(`missing value for ${name}`);
+      value = header.slice(start, i);
     }
-    const key = name[1]!.toLowerCase();
-    if (params.has(key)) throw new XMatrixParseError(`parameter ${key} given twice`);
-    params.set(key, value);
-    rest = rest.replace(/^\s*/, '');
-    if (rest !== '' && !rest.startsWith(',')) throw new XMatrixParseError(`expected "," after ${key}`);
+    const lower = name.toLowerCase();
+    let twice: boolean;
+    if (lower === 'origin') {
+      twice = origin !== undefined;
+      origin = value;
+    } else if (lower === 'destination') {
+      twice = destination !== undefined;
+      destination = value;
+    } else if (lower === 'key') {
+      twice = key !== undefined;
+      key = value;
+    } else if (lower === 'sig') {
+      twice = sig !== undefined;
+      sig = value;
+    } else {
+      others ??= new Set();
+      twice = others.has(lower);
+      others.add(lower);
+    }
+    if (twice) throw new XMatrixParseError(`parameter ${lower} given twice`);
+    while (i < n && isSpace(header.charCodeAt(i))) i++;
+    if (i < n && header.charCodeAt(i) !== 0x2c) throw new XMatrixParseError(`expected "," after ${lower}`);
   }
-  const origin = params.get('origin');
-  const key = params.get('key');
-  const sig = params.get('sig');
   if (!origin) throw new XMatrixParseError('missing origin');
   if (!key) throw new XMatrixParseError('missing key');
   if (!sig) throw new XMatrixParseError('missing sig');
-  const destination = params.get('destination');
   return destination === undefined ? { origin, key, sig } : { origin, destination, key, sig };
 }

@@ -35,7 +35,7 @@ export interface AppServices {
    * federation/ parts): the notary answers from it and X-Matrix looks up
    * origin keys in it. Without it those routes are not offered.
    */
-  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined; lastFetchFailure?: (serverName: string) => string | undefined };
+  remoteKeys?: RemoteKeySource & { lookupVerifyKey: VerifyKeyLookup; cachedVerifyKey?: (serverName: string, keyId: string) => VerifyKey | undefined };
   /** The built-in ACME client's HTTP-01 answers, for `type: acme` listeners. */
   challenges?: ChallengeLookup;
   /** The room peer, handed in by the CLI: its federation endpoints are served with the federation resource. */
@@ -166,7 +166,6 @@ export async function buildApp(config: Config, services: AppServices, options: A
         serverName: config.serverName,
         lookupKey: remote.lookupVerifyKey,
         ...(remote.cachedVerifyKey ? { cachedKey: remote.cachedVerifyKey } : {}),
-        ...(remote.lastFetchFailure ? { keyFetchFailure: remote.lastFetchFailure } : {}),
         domainWhitelist: config.federationDomainWhitelist,
         answerWithinMs: config.limits.requestTimeoutMs,
       });

@@ -4,13 +4,17 @@
 // server as destination, then verifies a signature with the origin's current
 // key (verify_keys only: old_verify_keys never authenticate requests).
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { parseXMatrixHeader, requestSigningObject, signedBytes, checkDetached, XMatrixParseError, type VerifyKey, type XMatrixAuth } from '../matrix/signing.js';
+import { parseXMatrixHeader, requestSignedBytes, checkDetached, XMatrixParseError, type VerifyKey, type XMatrixAuth } from '../matrix/signing.js';
 import { isValidServerName } from '../matrix/server-name.js';
 import { forbidden, unauthorized } from '../matrix/errors.js';
 import { requestLifetime } from './request-signal.js';
 
-/** The origin's current verify key for a key id, or null when it has none (or it cannot be fetched). */
-export type VerifyKeyLookup = (serverName: string, keyId: string, opts?: { signal?: AbortSignal }) => Promise<VerifyKey | null>;
+/**
+ * The origin's current verify key for a key id, or why there is none (no
+ * such key, or the origin's keys could not be fetched, and why): the reason
+ * goes into the 401, which the origin's users see.
+ */
+export type VerifyKeyLookup = (serverName: string, keyId: string, opts?: { signal?: AbortSignal }) => Promise<{ key: VerifyKey } | { key: null; reason: string }>;
 
 export interface XMatrixAuthOptions {
   serverName: string;
@@ -21,8 +25,6 @@ export interface XMatrixAuthOptions {
   cachedKey?: (serverName: string, keyId: string) => VerifyKey | undefined;
   /** A key lookup that fetches gives up after this (limits.request_timeout), or when the client leaves. */
   answerWithinMs?: number;
-  /** Why fetching a server's keys failed, so a 401 names the cause (an unreachable or blocked origin) rather than only the missing key. */
-  keyFetchFailure?: (serverName: string) => string | undefined;
 }
 
 /**
@@ -42,7 +44,7 @@ declare module 'fastify' {
 function authorizationHeaders(request: FastifyRequest): string[] {
   const raw = request.raw.rawHeaders;
   const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') out.push(raw[i + 1]!);
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') out.push(raw[i + 1]!);
   return out;
 }
 
@@ -68,8 +70,11 @@ export function parseRequestAuth(headers: string[]): XMatrixAuth[] {
 
 export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandler {
   return async function requireXMatrix(request: FastifyRequest, _reply: FastifyReply) {
+    // The origin is checked even when its key is cached: the cache is looked up
+    // case-folded, and some invalid names fold to valid ones (U+212A to "k").
     const auths = parseRequestAuth(authorizationHeaders(request));
     const origin = auths[0]!.origin;
+    const firstKey = opts.cachedKey?.(origin, auths[0]!.key);
     for (const a of auths) {
       if (a.destination !== undefined && a.destination !== opts.serverName) {
         throw unauthorized(`X-Matrix destination ${JSON.stringify(a.destination)} is not this server (${opts.serverName})`);
@@ -79,26 +84,21 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
       throw forbidden(`Federation with ${origin} is not allowed by this server's federation_domain_whitelist`);
     }
     const reasons: string[] = [];
-    // The signed object differs between headers only by destination (absent means this server), so usually one canonicalisation serves all.
-    const bytesFor = new Map<string, Buffer>();
-    const signedFor = (destination: string): Buffer | string => {
-      let bytes = bytesFor.get(destination);
-      if (!bytes) {
-        try {
-          bytes = signedBytes(requestSigningObject({ method: request.method, uri: request.raw.url ?? request.url, origin, destination, content: request.body ?? undefined }));
-        } catch (e) {
-          return `cannot canonicalise: ${(e as Error).message}`;
-        }
-        bytesFor.set(destination, bytes);
+    // Every header's destination is this server (checked above, or absent), so one signed object serves them all.
+    let signed: Buffer | undefined;
+    const signedBytesOnce = (): Buffer => {
+      if (signed) return signed;
+      try {
+        return (signed = requestSignedBytes({ method: request.method, uri: request.raw.url ?? request.url, origin, destination: opts.serverName, content: request.body ?? undefined }));
+      } catch (e) {
+        throw unauthorized(`X-Matrix signature check failed: cannot canonicalise: ${(e as Error).message}`);
       }
-      return bytes;
     };
-    for (const a of auths) {
-      const key = opts.cachedKey?.(origin, a.key);
+    for (let i = 0; i < auths.length; i++) {
+      const a = auths[i]!;
+      const key = i === 0 ? firstKey : opts.cachedKey?.(origin, a.key);
       if (!key) continue;
-      const bytes = signedFor(a.destination ?? opts.serverName);
-      if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
-      if (checkDetached(bytes, a.sig, key, a.key).ok) {
+      if (checkDetached(signedBytesOnce(), a.sig, key, a.key).ok) {
         request.xMatrixOrigin = origin;
         return;
       }
@@ -107,15 +107,12 @@ export function xMatrixAuth(opts: XMatrixAuthOptions): preHandlerAsyncHookHandle
     try {
       for (const a of auths) {
         // The key store fetches a given origin at most once a minute, so further headers naming new key ids cost no fetch.
-        const key = await opts.lookupKey(origin, a.key, { signal: lifetime.signal });
-        if (!key) {
-          const failure = lifetime.timedOut ? undefined : opts.keyFetchFailure?.(origin);
-          reasons.push(`no current key ${a.key} for ${origin}${lifetime.timedOut ? ' (the key fetch took too long)' : failure ? `: fetching its keys failed (${failure})` : ''}`);
+        const found = await opts.lookupKey(origin, a.key, { signal: lifetime.signal });
+        if (found.key === null) {
+          reasons.push(`${found.reason}${lifetime.timedOut ? ' (the key fetch took too long)' : ''}`);
           continue;
         }
-        const bytes = signedFor(a.destination ?? opts.serverName);
-        if (typeof bytes === 'string') throw unauthorized(`X-Matrix signature check failed: ${bytes}`);
-        const result = checkDetached(bytes, a.sig, key, a.key);
+        const result = checkDetached(signedBytesOnce(), a.sig, found.key, a.key);
         if (result.ok) {
           request.xMatrixOrigin = origin;
           return;

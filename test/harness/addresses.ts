@@ -44,6 +44,9 @@ export const BLOCKS = {
   hostile: 61,
   soak: 62,
   hardening: 63,
+  'check-cancel': 64,
+  'lean-start': 65,
+  'lazy-rooms': 66,
   // bench
   bench: 70,
   // rooms and the room peer 127.80-89

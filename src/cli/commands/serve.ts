@@ -1,4 +1,5 @@
 import { UsageError } from '../../commands/io.js';
+import { endLeanStart } from '../../lean-start.js';
 import { LOG_LEVEL_OPTION, logLevel } from '../options.js';
 import type { CommandSpec } from '../types.js';
 
@@ -34,19 +35,24 @@ export const serve: CommandSpec = {
     const { serveCommand } = await import('../../commands/serve.js');
     const { createLogger } = await import('../../logger.js');
     const { logger, accessLog } = createLogger(level);
-    await serveCommand({
-      ...(config !== undefined ? { config } : {}),
-      ...(keysDir !== undefined ? { keysDir } : {}),
-      dev: {
-        ...(serverName !== undefined ? { serverName } : {}),
-        ...(bind !== undefined ? { bind } : {}),
-        ...(portText !== undefined ? { port: Number(portText) } : {}),
-        ...(args.flag('allow-private') ? { allowPrivate: true } : {}),
-      },
-      logger,
-      accessLog,
-      io,
-    });
+    try {
+      await serveCommand({
+        ...(config !== undefined ? { config } : {}),
+        ...(keysDir !== undefined ? { keysDir } : {}),
+        dev: {
+          ...(serverName !== undefined ? { serverName } : {}),
+          ...(bind !== undefined ? { bind } : {}),
+          ...(portText !== undefined ? { port: Number(portText) } : {}),
+          ...(args.flag('allow-private') ? { allowPrivate: true } : {}),
+        },
+        logger,
+        accessLog,
+        io,
+      });
+    } finally {
+      // Serving (or failed to start): V8's defaults again (src/lean-start.ts).
+      endLeanStart();
+    }
     return -1; // keeps running until a signal
   },
 };

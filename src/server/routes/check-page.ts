@@ -28,7 +28,7 @@ export interface CheckRequestContext {
 /** What the page needs from the check (src/check/page.ts provides it). */
 export interface CheckPageService {
   form(opts?: { value?: string; error?: string }): string;
-  /** Rejects with an error named QueueFullError when the queue is full, AbandonedError when `signal` fired first. */
+  /** Rejects with an error named QueueFullError when the queue is full, AbandonedError when `signal` (the visitor left) fired first. */
   report(serverName: string, context?: CheckRequestContext): Promise<{ html: string; json: unknown }>;
   /** As `report`, in matrix-federation-tester's shape. */
   tester(serverName: string, context?: CheckRequestContext): Promise<{ report: unknown; ok: boolean }>;
@@ -69,13 +69,24 @@ export function registerCheckPage(app: FastifyInstance, deps: { service: CheckPa
       reply.header('retry-after', String(Math.ceil(wait / 1000)));
       throw limitExceeded(wait);
     }
-    // Answered within the bound: a check still queued then is dropped, one
-    // still running goes on (its report is cached for whoever asks next).
+    // Answered within the bound; the check goes on past it (its report is
+    // cached for whoever asks next). A visitor who leaves before the answer
+    // withdraws: a check nobody else waits for is dropped or cancelled.
     const lifetime = requestLifetime(reply, answerWithinMs);
-    const late = new Promise<undefined>((resolve) => lifetime.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+    const left = new AbortController();
+    const late = new Promise<undefined>((resolve) =>
+      lifetime.signal.addEventListener(
+        'abort',
+        () => {
+          if (!lifetime.timedOut) left.abort();
+          resolve(undefined);
+        },
+        { once: true },
+      ),
+    );
     let done: T | undefined;
     try {
-      done = await Promise.race([work({ client: request.ip, signal: lifetime.signal, fresh: fresh(request.query as Record<string, unknown>) }), late]);
+      done = await Promise.race([work({ client: request.ip, signal: left.signal, fresh: fresh(request.query as Record<string, unknown>) }), late]);
     } catch (e) {
       const what = (e as Error).name;
       if (what !== 'QueueFullError' && what !== 'AbandonedError') throw e;
