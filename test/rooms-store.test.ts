@@ -4,7 +4,8 @@
 // (the child runs the built store: npm test builds first).
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openRoomStore, compareKeys, StoreError } from '../src/rooms/store.js';
@@ -81,6 +82,41 @@ t.test('a store of another schema is refused with the fix', async (t) => {
   await store.close();
   t.throws(() => openRoomStore(dir), new StoreError(`the room store in ${dir} has schema 99; this fedpeer reads schema 1. Move the directory aside to start empty.`));
   t.throws(() => openRoomStore('/proc/version/x'), /cannot open the room store in \/proc\/version\/x|ENOTDIR/);
+});
+
+t.test('a data file that is not LMDB is refused with the fix, before lmdb could crash the process on it', async (t) => {
+  const real = fresh();
+  const store = openRoomStore(real);
+  await store.close();
+  const good = readFileSync(join(real, 'data.mdb'));
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['random bytes', randomBytes(64 * 1024), /does not start with an LMDB meta page/],
+    ['text', Buffer.from('x'.repeat(100)), /is 100 bytes, not whole LMDB pages/],
+    ['truncated', good.subarray(0, 10_000), /is 10000 bytes, not whole LMDB pages/],
+    ['zeroed header', Buffer.concat([Buffer.alloc(4096), good.subarray(4096)]), /does not start with an LMDB meta page/],
+  ];
+  for (const [what, bytes, why] of cases) {
+    const dir = fresh();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'data.mdb'), bytes);
+    t.throws(() => openRoomStore(dir), { name: 'StoreError', message: why }, what);
+    const message = (() => {
+      try {
+        openRoomStore(dir);
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    t.ok(message.includes(`Move ${dir} aside to start with an empty store`), `${what}: names the fix`);
+  }
+  // An empty file (a crash right after creating it) and a real store open.
+  const empty = fresh();
+  mkdirSync(empty, { recursive: true });
+  writeFileSync(join(empty, 'data.mdb'), '');
+  const reopened = [openRoomStore(empty), openRoomStore(real)];
+  t.equal(reopened.length, 2);
+  for (const s of reopened) await s.close();
 });
 
 t.test('state groups: deltas, snapshots, reopen', async (t) => {

@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Pdu } from '../matrix/events/types.js';
+import { lmdbFileProblem } from './lmdb-header.js';
 import type { RoomVersionId } from '../matrix/events/room-versions.js';
 
 /** What became of an event fedpeer holds. */
@@ -138,6 +139,8 @@ export class StoreError extends Error {
  */
 export function openRoomStore(dir: string): RoomStore {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const damaged = lmdbFileProblem(dir);
+  if (damaged) throw new StoreError(`cannot open the room store: ${damaged}. Move ${dir} aside to start with an empty store, or restore it from a backup.`);
   let root: RootDatabase;
   try {
     // overlappingSync off: a commit resolves once it is on disk, and measured here it is also the faster
