@@ -14,6 +14,7 @@ import { checkEvents } from './check-events.js';
 import type { Inbound } from './inbound.js';
 import { commitLocalEvent, eventFields, sendLocalEvent, signedEvent } from './local-events.js';
 import { authAgainst, placeEvent } from './place-event.js';
+import { backfillOnJoin } from './backfill.js';
 
 const JOIN_TIMEOUT_MS = 60_000;
 /** State events of the room an invitee's server is shown (the spec's stripped state). */
@@ -105,7 +106,7 @@ export function createJoining(ctx: RoomContext, inbound: Inbound): Joining {
     }
     // Signatures (and the keys they need) checked before the room is locked; only the placements happen in it.
     const checked = await checkEvents(identity, ctx.keys, [...(body.auth_chain as unknown[]), ...(body.state as unknown[])], version, (id) => data.stored(id) !== undefined);
-    return ctx.roomLock.run(roomId, async () => {
+    const joined = await ctx.roomLock.run(roomId, async () => {
       const fresh = !data.room(roomId);
       if (fresh) data.putRoom({ roomId, version: version.id, extremities: [], stateGroup: data.groups.create(new Map()), depth: 0, stream: 0, createdTs: ctx.now() });
       const stored = await inbound.placeOutliers(roomId, checked);
@@ -128,6 +129,9 @@ export function createJoining(ctx: RoomContext, inbound: Inbound): Joining {
       ctx.notify(joinEvent, 'accepted');
       return { roomId, eventId: joinEvent.eventId };
     });
+    // The join stands whatever the history fetch does: backfillOnJoin logs its failures and never throws.
+    await backfillOnJoin(ctx, inbound, server, joinEvent, version);
+    return joined;
   }
 
   function eventIdOf(pdu: unknown, version: RoomVersion): string | undefined {

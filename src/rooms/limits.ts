@@ -9,6 +9,10 @@ export interface RoomLimits {
   readonly fetchRequests: number;
   /** Events one received transaction may take from their answers. */
   readonly fetchEvents: number;
+  /** History fetched after a remote join (backfill.ts): events asked for and kept (0: none), answer size, wall time. */
+  readonly backfillEvents: number;
+  readonly backfillBytes: number;
+  readonly backfillTimeMs: number;
   /** Received transaction IDs remembered (for idempotency) per origin, over all origins, and for how long. */
   readonly transactionsPerOrigin: number;
   readonly transactionsKept: number;
@@ -32,6 +36,9 @@ export const DEFAULT_ROOM_LIMITS: RoomLimits = Object.freeze({
   fetchTimeMs: 30_000,
   fetchRequests: 1_000,
   fetchEvents: 2_000,
+  backfillEvents: 100,
+  backfillBytes: 4 << 20,
+  backfillTimeMs: 15_000,
   transactionsPerOrigin: 1_000,
   transactionsKept: 100_000,
   transactionTtlMs: 24 * 3600_000,

@@ -99,7 +99,7 @@ export interface RoomPeer {
   sendState(sender: string, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<{ eventId: string }>;
   /** An m.room.redaction of `eventId` (403 unless `sender` has the room's redact level or sent the event). */
   redact(sender: string, roomId: string, eventId: string, reason?: string): Promise<{ eventId: string }>;
-  /** The timeline: accepted events, and with `all` soft-failed ones too. */
+  /** The timeline: backfilled history (status 'outlier') then accepted events, and with `all` soft-failed ones too. */
   events(roomId: string, opts?: { all?: boolean }): TimelineEvent[];
   /** The room's current state. */
   state(roomId: string): StateEntry[];
@@ -187,9 +187,11 @@ export function createRoomPeer(opts: RoomPeerOptions): RoomPeer {
   function events(roomId: string, o: { all?: boolean } = {}): TimelineEvent[] {
     if (!data.room(roomId)) throw notFound(`Unknown room ${roomId}`);
     const out: TimelineEvent[] = [];
-    for (const { value: eventId } of store.timeline.range([roomId, 0], [roomId, Number.MAX_SAFE_INTEGER])) {
+    // Negative positions hold backfilled history (backfill.ts), shown while the event is still that outlier.
+    for (const { key, value: eventId } of store.timeline.range([roomId, -Number.MAX_SAFE_INTEGER], [roomId, Number.MAX_SAFE_INTEGER])) {
       const record = data.stored(eventId);
-      if (!record || (record.status !== 'accepted' && !(o.all && record.status === 'soft-failed'))) continue;
+      if (!record || record.stream !== key[1]) continue;
+      if (record.status !== 'accepted' && record.status !== 'outlier' && !(o.all && record.status === 'soft-failed')) continue;
       out.push(toTimeline(data.event(eventId)!, record.status, record));
     }
     return out;

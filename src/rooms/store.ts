@@ -37,7 +37,7 @@ export interface StoredEvent {
   readonly redactedBy?: string;
   /** The state group holding the room's state before this event (non-outliers). */
   readonly stateBefore?: number;
-  /** Position in the room's timeline (accepted and soft-failed events). */
+  /** Position in the room's timeline (accepted and soft-failed events; negative for backfilled outliers, backfill.ts). */
   readonly stream?: number;
   readonly receivedTs: number;
 }
@@ -53,6 +53,8 @@ export interface RoomRecord {
   readonly depth: number;
   /** Last timeline position given out. */
   readonly stream: number;
+  /** Lowest (negative) timeline position given to backfilled history (backfill.ts); absent before any. */
+  readonly backfillStream?: number;
   readonly createdTs: number;
 }
 
