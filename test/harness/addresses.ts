@@ -60,6 +60,7 @@ export const BLOCKS = {
   'rooms-redact': 87,
   'rooms-attack': 88,
   'rooms-bounds': 89,
+  'rooms-backfill': 102,
   // CLI and sandbox 127.90-99
   'cli-errors': 90,
   'serve-dev': 91,
