@@ -35,7 +35,9 @@ t.test('B joins a room A hosts, by alias; messages both ways', async (t) => {
   const fromB = await b.send('@bob:b.test', roomId, 'hello from B');
   const seenByA = await a.waitForEvent(roomId, (e) => e.eventId === fromB.eventId, { timeout: 5000 });
   t.equal(seenByA.content.body, 'hello from B');
-  t.same(b.events(roomId).map((e) => e.eventId), [joined.eventId, fromA.eventId, fromB.eventId], 'B timeline starts at its join');
+  const bTimeline = b.events(roomId).map((e) => e.eventId);
+  t.same(bTimeline.slice(bTimeline.indexOf(joined.eventId)), [joined.eventId, fromA.eventId, fromB.eventId], 'B timeline from its join');
+  t.same(b.events(roomId).slice(0, bTimeline.indexOf(joined.eventId)).map((e) => e.eventId), a.events(roomId).slice(0, -3).map((e) => e.eventId), 'and the history before it, backfilled');
   t.same(a.events(roomId).slice(-3).map((e) => e.eventId), [joined.eventId, fromA.eventId, fromB.eventId]);
   t.same(a.state(roomId), b.state(roomId), 'same current state');
 });
