@@ -97,6 +97,23 @@ async function suite(env: InteropEnv): Promise<void> {
     t.match(back, { displayname: 'Alice' }, 'the homeserver fetched a fedpeer profile over federation');
   });
 
+  await t.test('fedpeer joins a room with history: the earlier messages are backfilled before its join', async (t) => {
+    const roomId = await u1.createRoom({ preset: 'public_chat', name: 'History' });
+    const earlier: string[] = [];
+    for (let i = 0; i < 5; i++) earlier.push(await u1.send(roomId, `before the join ${i}`));
+    await peer.join(carol, roomId, { via: [hs] });
+    const timeline = peer.events(roomId);
+    const joinAt = timeline.findIndex((e) => e.type === 'm.room.member' && e.stateKey === carol);
+    t.ok(joinAt > 0, 'the join is in the timeline, after earlier events');
+    t.same(
+      timeline.slice(0, joinAt).filter((e) => e.type === 'm.room.message').map((e) => e.eventId),
+      earlier,
+      'the homeserver messages sent before the join, in order, before it',
+    );
+    t.equal(peer.state(roomId).find((s) => s.type === 'm.room.member' && s.stateKey === carol)?.content.membership, 'join', 'backfill left the state alone');
+    await peer.leave(carol, roomId);
+  });
+
   await t.test('fedpeer joins a public room of the homeserver by alias; messages and state both ways', async (t) => {
     const roomId = await u1.createRoom({ preset: 'public_chat', room_alias_name: `fedpeer-${stamp}`, name: 'Interop' });
     const joined = await peer.join(alice, `#fedpeer-${stamp}:${hs}`);
